@@ -1,0 +1,178 @@
+"""Events: facts published on the streams, one model per event type."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pydantic import Field, model_validator
+
+from messages.base import AccountId, Event, Message, Price, Quantity, Side, Symbol, VenueId
+from messages.commands import OrderSpec
+
+__all__ = [
+    "EVENT_TYPES",
+    "AllocationCompleted",
+    "AllocationLine",
+    "ChildFailed",
+    "ChildRestarted",
+    "ChildStarted",
+    "DeadLettered",
+    "OrderAccepted",
+    "OrderApproved",
+    "OrderCanceled",
+    "OrderFilled",
+    "OrderReceived",
+    "OrderRejected",
+    "OrderVenueRejected",
+    "SupervisionEvent",
+]
+
+
+class OrderReceived(OrderSpec, Event):
+    TYPE = "OrderReceived"
+
+
+class OrderApproved(OrderSpec, Event):
+    TYPE = "OrderApproved"
+
+
+class OrderRejected(Event):
+    TYPE = "OrderRejected"
+    account: AccountId
+    symbol: Symbol
+    rule: str
+    reason: str
+    limit: str | None = None
+    value: str | None = None
+
+
+class _VenueEvent(Event):
+    account: AccountId
+    symbol: Symbol
+    side: Side
+    venue: VenueId
+    order_qty: Quantity
+    allocation_profile: AccountId | None = None
+
+
+class OrderAccepted(_VenueEvent):
+    TYPE = "OrderAccepted"
+    venue_order_id: str
+    price: Price | None = None
+
+
+class OrderFilled(_VenueEvent):
+    TYPE = "OrderFilled"
+    exec_id: str
+    last_qty: Quantity
+    last_px: Price
+    cum_qty: Quantity
+    avg_px: Price
+    leaves_qty: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _quantities_add_up(self) -> OrderFilled:
+        if self.cum_qty + self.leaves_qty > self.order_qty or self.last_qty > self.cum_qty:
+            raise ValueError("fill quantities are inconsistent (cum + leaves > order, or last > cum)")
+        return self
+
+
+class OrderCanceled(_VenueEvent):
+    TYPE = "OrderCanceled"
+    cum_qty: int = Field(ge=0)
+    reason: str
+
+
+class OrderVenueRejected(_VenueEvent):
+    TYPE = "OrderVenueRejected"
+    reason: str
+
+
+class AllocationLine(Message):
+    """An account's share; in `delta` it may be negative (a later fill re-balances the split)."""
+
+    account: AccountId
+    qty: int
+
+
+class AllocationCompleted(Event):
+    """The split of an order's cumulative fill; `lines` sum to `cum_qty`, `delta` to `last_qty`."""
+
+    TYPE = "AllocationCompleted"
+    block_account: AccountId
+    symbol: Symbol
+    side: Side
+    profile: str
+    exec_id: str
+    cum_qty: Quantity
+    last_qty: Quantity
+    avg_px: Price
+    lines: tuple[AllocationLine, ...]
+    delta: tuple[AllocationLine, ...]
+
+    @model_validator(mode="after")
+    def _sums(self) -> AllocationCompleted:
+        if any(line.qty < 0 for line in self.lines):
+            raise ValueError("cumulative allocation lines cannot be negative")
+        if sum(line.qty for line in self.lines) != self.cum_qty:
+            raise ValueError("allocation lines must sum to cum_qty")
+        if sum(line.qty for line in self.delta) != self.last_qty:
+            raise ValueError("allocation delta must sum to last_qty")
+        return self
+
+
+class DeadLettered(Event):
+    """A message a stage could not process. `order_id` is "-" when it could not be read."""
+
+    TYPE = "DeadLettered"
+    order_id: str = "-"  # type: ignore[assignment]
+    stage: str
+    reason: str
+    error: str
+    original_subject: str
+    original_stream_seq: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    payload_b64: str
+    deliveries: int = Field(ge=1)
+
+
+class SupervisionEvent(Event):
+    order_id: str = "-"  # type: ignore[assignment]
+    path: str
+    child: str
+    detail: str = ""
+    pid: int | None = None
+    node: str | None = None
+
+
+class ChildStarted(SupervisionEvent):
+    TYPE = "ChildStarted"
+
+
+class ChildFailed(SupervisionEvent):
+    TYPE = "ChildFailed"
+
+
+class ChildRestarted(SupervisionEvent):
+    TYPE = "ChildRestarted"
+    restarts: int = 0
+    backoff_s: Decimal = Decimal(0)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        OrderReceived,
+        OrderApproved,
+        OrderRejected,
+        OrderAccepted,
+        OrderFilled,
+        OrderCanceled,
+        OrderVenueRejected,
+        AllocationCompleted,
+        DeadLettered,
+        ChildStarted,
+        ChildFailed,
+        ChildRestarted,
+    )
+}
+
