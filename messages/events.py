@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+
 from pydantic import Field, model_validator
 
 from messages.base import AccountId, Event, Message, Price, Quantity, Side, Symbol, VenueId
@@ -16,6 +17,7 @@ __all__ = [
     "ChildRestarted",
     "ChildStarted",
     "DeadLettered",
+    "GaveUp",
     "OrderAccepted",
     "OrderApproved",
     "OrderCanceled",
@@ -158,6 +160,12 @@ class ChildRestarted(SupervisionEvent):
     backoff_s: Decimal = Decimal(0)
 
 
+class GaveUp(SupervisionEvent):
+    """Restart intensity exceeded: the supervisor stopped restarting."""
+
+    TYPE = "GaveUp"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -173,6 +181,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ChildStarted,
         ChildFailed,
         ChildRestarted,
+        GaveUp,
     )
 }
 

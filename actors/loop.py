@@ -1,0 +1,196 @@
+"""The one consumer loop every stage shares: fetch batch -> decode -> dedupe -> handle -> publish -> ack.
+
+At-least-once in, idempotent out: outputs carry deterministic `Nats-Msg-Id`s, so a message that is
+redelivered after a crash republishes the same ids and the stream drops the copies. A message is
+acknowledged only after everything it caused is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from actors.dead_letter import dead_letter
+from actors.pull import PullConsumer
+from actors.stage import Outgoing, StageHandler, TransientError
+from cluster.config import DeliveryConfig
+from messages import MSG_ID_HEADER, DecodeError, Envelope, Event, decode, encode
+
+__all__ = ["ConsumerLoop", "LoopStats", "RecentIds"]
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class RecentIds:
+    """A bounded set of recently applied event ids (oldest forgotten first)."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+
+@dataclass
+class LoopStats:
+    handled: int = 0
+    published: int = 0
+    duplicates_skipped: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    publish_failures: int = 0
+    last_progress: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Work:
+    msg: Msg
+    envelope: Envelope
+    event: Event
+
+
+class ConsumerLoop:
+    """Consumes one durable consumer with one handler until stopped."""
+
+    def __init__(self, nc: Client, js: JetStreamContext, stream: str, durable: str, handler: StageHandler,
+                 delivery: DeliveryConfig, seen: RecentIds | None = None) -> None:
+        self._nc = nc
+        self._js = js
+        self._handler = handler
+        self._delivery = delivery
+        self._seen = seen if seen is not None else RecentIds()
+        self._pull = PullConsumer(nc, stream, durable, batch=delivery.batch)
+        self._stopping = asyncio.Event()
+        self.stats = LoopStats()
+        self.durable = durable
+
+    async def run(self) -> None:
+        await self._pull.start()
+        try:
+            while not self._stopping.is_set():
+                msgs = await self._pull.next_batch(self._delivery.batch, timeout=0.5)
+                if msgs:
+                    await self._process(msgs)
+                    self.stats.last_progress = time.monotonic()
+        finally:
+            left = await self._pull.stop()
+            for msg in left:  # hand buffered, unstarted work back to the stream at once
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+
+    def wake(self) -> None:
+        self._pull.wake()
+
+    async def stop(self) -> None:
+        """Stop fetching; the batch in hand is finished and acknowledged first."""
+        self._stopping.set()
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        work: list[_Work] = []
+        outgoing: list[Outgoing] = []
+        to_ack: list[Msg] = []
+        for msg in msgs:
+            try:
+                envelope, event = decode(msg.data)
+            except DecodeError as exc:
+                outgoing.append(Outgoing(*dead_letter(self._handler.stage, msg, exc.reason, exc.error)))
+                to_ack.append(msg)
+                self.stats.dead_lettered += 1
+                continue
+            if str(envelope.event_id) in self._seen:
+                self.stats.duplicates_skipped += 1
+                to_ack.append(msg)
+                continue
+            work.append(_Work(msg, envelope, event))
+
+        results = await self._handle_all(work)
+        applied: list[str] = []
+        for item, result in zip(work, results, strict=True):
+            if isinstance(result, BaseException):
+                if await self._failed(item, result, outgoing):
+                    to_ack.append(item.msg)
+                continue
+            outgoing.extend(result)
+            to_ack.append(item.msg)
+            applied.append(str(item.envelope.event_id))
+
+        if outgoing and not await self._publish(outgoing):
+            # Nothing is acknowledged: the batch is redelivered and republished with the same ids.
+            for msg in to_ack:
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=self._backoff(msg))
+            return
+        for msg in to_ack:
+            with contextlib.suppress(Exception):
+                await msg.ack()
+        for event_id in applied:
+            self._seen.add(event_id)
+        self.stats.handled += len(applied)
+        self.stats.published += len(outgoing)
+
+    async def _handle_all(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
+        if not work:
+            return []
+        if self._handler.concurrent:
+            return list(await asyncio.gather(
+                *(self._handler.handle(w.envelope, w.event) for w in work), return_exceptions=True))
+        results: list[list[Outgoing] | BaseException] = []
+        for w in work:
+            try:
+                results.append(await self._handler.handle(w.envelope, w.event))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    async def _failed(self, item: _Work, exc: BaseException, outgoing: list[Outgoing]) -> bool:
+        """Retry a transient failure with backoff; dead-letter poison. True when the msg is settled."""
+        deliveries = item.msg.metadata.num_delivered
+        transient = isinstance(exc, TransientError)
+        if transient and deliveries < self._delivery.max_deliver:
+            self.stats.retried += 1
+            with contextlib.suppress(Exception):
+                await item.msg.nak(delay=self._backoff(item.msg))
+            return False
+        reason = "max_deliveries" if transient else "handler_error"
+        log.warning("%s: dead-lettering %s (%s): %r", self._handler.stage, item.envelope.event_id, reason, exc)
+        outgoing.append(Outgoing(*dead_letter(self._handler.stage, item.msg, reason,
+                                              f"{type(exc).__name__}: {exc}", item.envelope.correlation_id)))
+        self.stats.dead_lettered += 1
+        return True
+
+    def _backoff(self, msg: Msg) -> float:
+        steps = self._delivery.backoff or (0.1,)
+        n = max(1, msg.metadata.num_delivered)
+        if n <= len(steps):
+            return steps[n - 1]
+        return min(steps[-1] * 2 ** (n - len(steps)), self._delivery.ack_wait)
+
+    async def _publish(self, outgoing: list[Outgoing]) -> bool:
+        try:
+            futures = [
+                await self._js.publish_async(
+                    o.subject, encode(o.envelope), headers={MSG_ID_HEADER: str(o.envelope.event_id)})
+                for o in outgoing
+            ]
+            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+            return True
+        except Exception as exc:
+            self.stats.publish_failures += 1
+            log.warning("%s: publish failed, batch will be redelivered: %r", self._handler.stage, exc)
+            return False

@@ -1,0 +1,31 @@
+"""What a stage is: a handler from one decoded event to the events it publishes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from messages import Envelope, Event
+
+__all__ = ["Outgoing", "StageHandler", "TransientError"]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    subject: str
+    envelope: Envelope
+
+
+class TransientError(Exception):
+    """A failure worth retrying later (venue timeout, broker hiccup): the message is naked with backoff."""
+
+
+class StageHandler(Protocol):
+    #: Stage name, used for dead-letter subjects and metrics.
+    stage: str
+    #: Whether the messages of one batch may be handled concurrently (order is kept on the wire).
+    concurrent: bool
+
+    async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
+        """Events to publish for this input; raise TransientError to retry, anything else is poison."""
+        ...

@@ -1,0 +1,136 @@
+"""Ray actor shells: each connects to NATS, runs its stage's consumer loops, and reports liveness.
+
+`run()` is the long-running call a supervisor awaits: it returns only when the actor is stopped, so
+its failure is how the supervisor learns that the process died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+import ray
+
+from actors.allocator import AllocatorHandler
+from actors.gateway import GatewayHandler
+from actors.loop import ConsumerLoop, RecentIds
+from actors.risk import RiskHandler
+from actors.stage import StageHandler
+from actors.venue_sim import VenueSession
+from cluster.config import SystemConfig
+from cluster.nats_conn import connect
+from cluster.topology import consumer_specs
+
+__all__ = ["StageWorker", "VenueWorker"]
+
+log = logging.getLogger(__name__)
+
+
+def _identity() -> dict[str, Any]:
+    ctx = ray.get_runtime_context()
+    return {"pid": os.getpid(), "node": ctx.get_node_id()[:12], "actor_id": ctx.get_actor_id()}
+
+
+class _Base:
+    def __init__(self, cfg_json: str, name: str) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        self.cfg = SystemConfig.model_validate_json(cfg_json)
+        self.name = name
+        self._ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.started_at = time.time()
+
+    async def ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Returns once the actor consumes (or serves); with its pid and node."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+        return _identity()
+
+    async def pid(self) -> int:
+        return os.getpid()
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+
+@ray.remote(max_restarts=0, max_concurrency=64)
+class StageWorker(_Base):
+    """One replica of a stage, owning the consumers (partitions) the supervisor assigned it."""
+
+    def __init__(self, cfg_json: str, name: str, stage: str, durables: list[str], venue: str | None = None) -> None:
+        super().__init__(cfg_json, name)
+        self.stage = stage
+        self.durables = durables
+        self.venue = venue
+        self.loops: list[ConsumerLoop] = []
+
+    def _handler(self, nc: Any) -> StageHandler:
+        if self.stage == "risk":
+            return RiskHandler(self.cfg)
+        if self.stage == "allocator":
+            return AllocatorHandler(self.cfg)
+        if self.stage == "gateway":
+            assert self.venue is not None
+            return GatewayHandler(nc, self.venue, self.cfg.partitions, self.cfg.stages.gateway.call_timeout)
+        raise ValueError(f"unknown stage {self.stage}")
+
+    async def run(self) -> dict[str, Any]:
+        specs = {s.durable: s for s in consumer_specs(self.cfg)}
+
+        async def _woken() -> None:
+            for loop in self.loops:
+                loop.wake()
+
+        nc = await connect(self.cfg.nats.url, name=self.name, on_reconnected=_woken)
+        js = nc.jetstream()
+        handler = self._handler(nc)
+        seen = RecentIds()
+        self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, handler, specs[d].delivery, seen) for d in self.durables]
+        tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
+        self._ready.set()
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            for loop in self.loops:
+                await loop.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.drain()
+        return self.stats()
+
+    def stats(self) -> dict[str, Any]:
+        return {loop.durable: vars(loop.stats).copy() for loop in self.loops}
+
+
+@ray.remote(max_restarts=0, max_concurrency=64)
+class VenueWorker(_Base):
+    """The venue simulator: a separate process with its own record of trades."""
+
+    def __init__(self, cfg_json: str, name: str, venue: str) -> None:
+        super().__init__(cfg_json, name)
+        self.venue = venue
+        self.session: VenueSession | None = None
+
+    async def run(self) -> dict[str, Any]:
+        nc = await connect(self.cfg.nats.url, name=self.name)
+        try:
+            self.session = VenueSession(nc, nc.jetstream(), self.venue)
+            restored = await self.session.restore()
+            log.info("venue %s restored %d reports from its drop copy", self.venue, restored)
+            await self.session.serve()
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.drain()
+        return {"served": self.session.served}
+
+    def stats(self) -> dict[str, Any]:
+        return {"served": self.session.served if self.session else 0}

@@ -1,0 +1,1 @@
+"""Config, JetStream topology, local stack, Ray job entrypoint, driver client and the `trade` CLI."""

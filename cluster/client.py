@@ -1,0 +1,225 @@
+"""`TradingClient`: place, await and inspect orders from a Python driver (async, plus a sync wrapper).
+
+    async with TradingClient.from_config(load_config("examples/local.yaml")) as client:
+        order_id = await client.place_order("ACC1", "AAPL", "BUY", 100, "187.25")
+        outcome = await client.wait(order_id)
+
+Bad input raises `OrderValidationError` before anything is published. An unreachable broker raises
+`BrokerUnavailable` after the connect or publish timeout, never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import DeliverPolicy
+from nats.js.errors import APIError, NoStreamResponseError
+from pydantic import ValidationError
+
+from cluster.config import SystemConfig
+from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
+from cluster.nats_conn import connect
+from cluster.outcome import OrderOutcome, OrderTrack
+from messages import (
+    MSG_ID_HEADER,
+    DecodeError,
+    NewOrder,
+    OrderReceived,
+    decode,
+    encode,
+    new_order_id,
+    order_received_id,
+    subjects,
+    wrap,
+)
+
+__all__ = ["SyncTradingClient", "TradingClient"]
+
+_OUTCOME_SUBJECTS = (subjects.orders_rejected("*"), subjects.executions("*", "*"), subjects.allocations("*"))
+T = TypeVar("T")
+
+
+def _validation_error(exc: ValidationError) -> OrderValidationError:
+    fields = tuple(".".join(str(p) for p in e["loc"]) or "order" for e in exc.errors())
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'order'}: {e['msg']}" for e in exc.errors())
+    return OrderValidationError(f"invalid order: {detail}", fields)
+
+
+class TradingClient:
+    def __init__(self, nats_url: str, partitions: int, *, connect_timeout: float = 5.0,
+                 publish_timeout: float = 5.0, track_outcomes: bool = True) -> None:
+        self.nats_url = nats_url
+        self.partitions = partitions
+        self.connect_timeout = connect_timeout
+        self.publish_timeout = publish_timeout
+        self.track_outcomes = track_outcomes
+        self._nc: Client | None = None
+        self._tracks: dict[str, OrderTrack] = {}
+        self._waiters: dict[str, list[asyncio.Future[OrderOutcome]]] = {}
+        self._listeners: list[Callable[[OrderOutcome], None]] = []
+        self.placed_at: dict[str, int] = {}
+        self.settled_at: dict[str, int] = {}
+        self.undecodable = 0
+
+    @classmethod
+    def from_config(cls, cfg: SystemConfig, **kwargs: Any) -> TradingClient:
+        from cluster.job import resolve_nats_url
+
+        cfg = resolve_nats_url(cfg)
+        return cls(cfg.nats.url, cfg.partitions, connect_timeout=cfg.nats.connect_timeout, **kwargs)
+
+    async def __aenter__(self) -> TradingClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        self._nc = await connect(self.nats_url, name="trading-client", connect_timeout=self.connect_timeout)
+        if self.track_outcomes:
+            js = self._nc.jetstream()
+            for subject in _OUTCOME_SUBJECTS:
+                await js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
+                                   deliver_policy=DeliverPolicy.NEW, idle_heartbeat=2.0)
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+            self._nc = None
+
+    @property
+    def nc(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("TradingClient is not connected: use `async with` or call connect()")
+        return self._nc
+
+    # ---- orders -------------------------------------------------------------------------------
+    def build_order(self, account: str, symbol: str, side: str, qty: int, price: Decimal | str | None = None,
+                    **fields: Any) -> NewOrder:
+        """Validate an order without publishing it (raises OrderValidationError naming the fields)."""
+        if "order_id" not in fields or fields["order_id"] is None:
+            fields["order_id"] = new_order_id()
+        if isinstance(price, float):
+            price = Decimal(str(price))
+        try:
+            return NewOrder(account=account, symbol=symbol, side=side, qty=qty, price=price, **fields)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        except TypeError as exc:
+            raise OrderValidationError(f"invalid order: {exc}", ()) from None
+
+    async def place_order(self, account: str, symbol: str, side: str, qty: int,
+                          price: Decimal | str | None = None, **fields: Any) -> str:
+        """Publish an order; returns its id once the broker has stored it. Same id twice = one order."""
+        order = self.build_order(account, symbol, side, qty, price, **fields)
+        await self.submit(order)
+        return order.order_id
+
+    async def submit(self, order: NewOrder) -> None:
+        received = OrderReceived(**order.model_dump())
+        envelope = wrap(received, event_id=order_received_id(order.order_id))
+        subject = subjects.orders_received(subjects.partition_of(order.account, self.partitions))
+        self._tracks.setdefault(order.order_id, OrderTrack(order.order_id))
+        self.placed_at.setdefault(order.order_id, time.monotonic_ns())
+        try:
+            await self.nc.jetstream().publish(subject, encode(envelope), timeout=self.publish_timeout,
+                                              headers={MSG_ID_HEADER: str(envelope.event_id)})
+        except (NatsTimeout, TimeoutError, NoRespondersError, NoStreamResponseError) as exc:
+            raise BrokerUnavailable(f"order {order.order_id} not stored: no answer from the broker within "
+                                    f"{self.publish_timeout}s ({type(exc).__name__})") from exc
+        except APIError as exc:
+            raise PublishRejected(f"order {order.order_id} refused by the broker: {exc.description}") from exc
+
+    # ---- outcomes -----------------------------------------------------------------------------
+    async def _on_event(self, msg: Any) -> None:
+        try:
+            envelope, event = decode(msg.data)
+        except DecodeError:
+            self.undecodable += 1
+            return
+        track = self._tracks.get(event.order_id)
+        if track is None:
+            track = self._tracks[event.order_id] = OrderTrack(event.order_id)
+        track.add(envelope, event)
+        outcome = track.outcome()
+        if outcome.settled:
+            self.settled_at.setdefault(event.order_id, time.monotonic_ns())
+            for fut in self._waiters.pop(event.order_id, []):
+                if not fut.done():
+                    fut.set_result(outcome)
+            for listener in self._listeners:
+                listener(outcome)
+
+    def on_settled(self, listener: Callable[[OrderOutcome], None]) -> None:
+        self._listeners.append(listener)
+
+    def outcome(self, order_id: str) -> OrderOutcome:
+        return self._tracks.setdefault(order_id, OrderTrack(order_id)).outcome()
+
+    def track(self, order_id: str) -> OrderTrack:
+        return self._tracks.setdefault(order_id, OrderTrack(order_id))
+
+    async def wait(self, order_id: str, timeout: float = 30.0) -> OrderOutcome:
+        """The order's terminal outcome (with its allocations), or OrderTimeout."""
+        current = self.outcome(order_id)
+        if current.settled:
+            return current
+        fut: asyncio.Future[OrderOutcome] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(order_id, []).append(fut)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise OrderTimeout(f"order {order_id}: no terminal outcome within {timeout}s "
+                               f"(last status {self.outcome(order_id).status})") from None
+
+
+class SyncTradingClient:
+    """The same client for plain scripts: runs an event loop in a background thread."""
+
+    def __init__(self, nats_url: str, partitions: int, **kwargs: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="trading-client", daemon=True)
+        self._thread.start()
+        self._client = TradingClient(nats_url, partitions, **kwargs)
+        self._run(self._client.connect())
+
+    @classmethod
+    def from_config(cls, cfg: SystemConfig, **kwargs: Any) -> SyncTradingClient:
+        from cluster.job import resolve_nats_url
+
+        cfg = resolve_nats_url(cfg)
+        return cls(cfg.nats.url, cfg.partitions, connect_timeout=cfg.nats.connect_timeout, **kwargs)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def place_order(self, account: str, symbol: str, side: str, qty: int, price: Decimal | str | None = None,
+                    **fields: Any) -> str:
+        return self._run(self._client.place_order(account, symbol, side, qty, price, **fields))
+
+    def wait(self, order_id: str, timeout: float = 30.0) -> OrderOutcome:
+        return self._run(self._client.wait(order_id, timeout))
+
+    def close(self) -> None:
+        try:
+            self._run(self._client.close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SyncTradingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

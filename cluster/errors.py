@@ -1,0 +1,27 @@
+"""Typed errors a driver, the CLI or a test can catch."""
+
+from __future__ import annotations
+
+from cluster.nats_conn import BrokerUnavailable
+
+__all__ = ["BrokerUnavailable", "OrderTimeout", "OrderValidationError", "PublishRejected", "TradingError"]
+
+
+class TradingError(Exception):
+    """Base of the client's errors."""
+
+
+class OrderValidationError(TradingError, ValueError):
+    """An order that fails validation; nothing was published. `fields` names each bad field."""
+
+    def __init__(self, message: str, fields: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+class PublishRejected(TradingError):
+    """The broker refused to store the order (for example its stream is full)."""
+
+
+class OrderTimeout(TradingError, TimeoutError):
+    """No terminal outcome arrived within the timeout."""

@@ -1,0 +1,110 @@
+"""`python -m cluster.job --config FILE`: deploy (or re-apply) the system on the Ray cluster it runs in.
+
+Run it through `ray job submit --working-dir . -- python -m cluster.job --config examples/local.yaml`.
+It creates the JetStream topology, gets or creates the root supervisor (a named, detached actor),
+applies the config to it, waits until every child consumes, prints the tree and exits. The system
+keeps running after the job ends; re-submitting with a changed config re-applies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+import ray
+
+from cluster.config import ConfigError, SystemConfig, load_config
+from cluster.nats_conn import BrokerUnavailable, connect
+from cluster.ray_env import init_ray
+from cluster.topology import ensure_topology
+
+__all__ = ["deploy", "main", "resolve_nats_url", "teardown"]
+
+EMBEDDED_URL_ENV = "TRADE_NATS_URL"
+
+
+def resolve_nats_url(cfg: SystemConfig) -> SystemConfig:
+    """`url: embedded` means the local stack's server, whose URL `trade up` puts in TRADE_NATS_URL."""
+    if cfg.nats.url != "embedded":
+        return cfg
+    url = os.environ.get(EMBEDDED_URL_ENV)
+    if not url:
+        raise ConfigError("nats.url is 'embedded' but no local stack is running here: run `trade up` first, "
+                          f"set {EMBEDDED_URL_ENV}, or set nats.url to a nats:// URL")
+    return cfg.with_nats_url(url)
+
+
+async def bootstrap(cfg: SystemConfig) -> None:
+    nc = await connect(cfg.nats.url, name="bootstrap", connect_timeout=cfg.nats.connect_timeout,
+                       reconnect_forever=False)
+    try:
+        await ensure_topology(nc.jetstream(), cfg)
+    finally:
+        await nc.close()
+
+
+def _supervisor(cfg: SystemConfig, create: bool) -> Any:
+    from supervision.supervisor import SUPERVISOR_NAME, Supervisor
+
+    try:
+        return ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+    except ValueError:
+        if not create:
+            return None
+    return Supervisor.options(name=SUPERVISOR_NAME, namespace=cfg.name, lifetime="detached", get_if_exists=True,
+                              num_cpus=cfg.supervision.num_cpus).remote(cfg.model_dump_json())
+
+
+def deploy(cfg: SystemConfig, timeout: float = 180.0) -> dict[str, Any]:
+    """Topology, then the supervisor with this config. Returns the supervision tree's status."""
+    asyncio.run(bootstrap(cfg))
+    supervisor = _supervisor(cfg, create=True)
+    return ray.get(supervisor.apply.remote(cfg.model_dump_json()), timeout=timeout)
+
+
+def teardown(cfg: SystemConfig, timeout: float = 60.0) -> bool:
+    """Drain and stop the system's actors. True when a supervisor was found."""
+    supervisor = _supervisor(cfg, create=False)
+    if supervisor is None:
+        return False
+    try:
+        ray.get(supervisor.shutdown.remote(), timeout=timeout)
+    finally:
+        ray.kill(supervisor, no_restart=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cluster.job", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="the system's YAML config file")
+    parser.add_argument("--nats-url", help="override nats.url from the config")
+    parser.add_argument("--down", action="store_true", help="stop the system instead of deploying it")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if args.nats_url:
+            cfg = cfg.with_nats_url(args.nats_url)
+        cfg = resolve_nats_url(cfg)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    init_ray(namespace=cfg.name)
+    try:
+        if args.down:
+            found = teardown(cfg)
+            print("stopped" if found else "nothing to stop")
+            return 0
+        status = deploy(cfg)
+    except BrokerUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    print(json.dumps(status, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

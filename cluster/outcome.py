@@ -1,0 +1,110 @@
+"""Folding an order's events into its outcome (pure: no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from messages import (
+    AllocationCompleted,
+    Envelope,
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderVenueRejected,
+)
+
+__all__ = ["OrderOutcome", "OrderStatus", "OrderTrack"]
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    VENUE_REJECTED = "venue_rejected"
+
+
+TERMINAL = {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.VENUE_REJECTED}
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    order_id: str
+    status: OrderStatus
+    filled_qty: int
+    avg_px: Decimal | None
+    allocated: dict[str, int]
+    allocated_qty: int
+    reason: str | None
+    events: tuple[Envelope, ...]
+
+    @property
+    def settled(self) -> bool:
+        """Terminal, and every filled share allocated: nothing more will happen to this order."""
+        return self.status in TERMINAL and self.allocated_qty == self.filled_qty
+
+
+@dataclass
+class OrderTrack:
+    """Everything seen of one order. Idempotent: the same event id twice counts once (and is noted)."""
+
+    order_id: str
+    events: dict[str, tuple[Envelope, Event]] = field(default_factory=dict)
+    duplicate_deliveries: int = 0
+
+    def add(self, envelope: Envelope, event: Event) -> None:
+        key = str(envelope.event_id)
+        if key in self.events:
+            self.duplicate_deliveries += 1
+            return
+        self.events[key] = (envelope, event)
+
+    def _of(self, kind: type[Event]) -> list[Event]:
+        return [ev for _, ev in self.events.values() if isinstance(ev, kind)]
+
+    def terminal_count(self) -> int:
+        """Distinct terminal facts (more than one means the order was done twice)."""
+        final_fills = {f.exec_id for f in self._of(OrderFilled) if f.leaves_qty == 0}  # type: ignore[attr-defined]
+        return (len(self._of(OrderRejected)) + len(self._of(OrderVenueRejected)) + len(self._of(OrderCanceled))
+                + len(final_fills))
+
+    def duplicated_executions(self) -> int:
+        """Fills or allocations of the same venue execution published under different event ids."""
+        fills = [f.exec_id for f in self._of(OrderFilled)]  # type: ignore[attr-defined]
+        allocs = [a.exec_id for a in self._of(AllocationCompleted)]  # type: ignore[attr-defined]
+        return (len(fills) - len(set(fills))) + (len(allocs) - len(set(allocs)))
+
+    def outcome(self) -> OrderOutcome:
+        fills: list[OrderFilled] = self._of(OrderFilled)  # type: ignore[assignment]
+        filled = max((f.cum_qty for f in fills), default=0)
+        last_fill = max(fills, key=lambda f: f.cum_qty, default=None)
+        allocs: list[AllocationCompleted] = self._of(AllocationCompleted)  # type: ignore[assignment]
+        latest_alloc = max(allocs, key=lambda a: a.cum_qty, default=None)
+        allocated_qty = latest_alloc.cum_qty if latest_alloc else 0
+        status, reason = OrderStatus.PENDING, None
+        if rej := self._of(OrderRejected):
+            status, reason = OrderStatus.REJECTED, f"{rej[0].rule}: {rej[0].reason}"  # type: ignore[attr-defined]
+        elif vrej := self._of(OrderVenueRejected):
+            status, reason = OrderStatus.VENUE_REJECTED, vrej[0].reason  # type: ignore[attr-defined]
+        elif cxl := self._of(OrderCanceled):
+            status, reason = OrderStatus.CANCELED, cxl[0].reason  # type: ignore[attr-defined]
+        elif last_fill is not None:
+            status = OrderStatus.FILLED if last_fill.leaves_qty == 0 else OrderStatus.PARTIALLY_FILLED
+        elif self._of(OrderAccepted):
+            status = OrderStatus.ACCEPTED
+        return OrderOutcome(
+            order_id=self.order_id,
+            status=status,
+            filled_qty=filled,
+            avg_px=last_fill.avg_px if last_fill else None,
+            allocated={line.account: line.qty for line in latest_alloc.lines} if latest_alloc else {},
+            allocated_qty=allocated_qty,
+            reason=reason,
+            events=tuple(env for env, _ in sorted(self.events.values(), key=lambda p: p[0].ts)),
+        )

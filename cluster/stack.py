@@ -1,0 +1,106 @@
+"""The embedded local stack: nats-server from the wheel and a local Ray head, tracked in `.trade/`.
+
+`trade up` starts both (their own logs go to `.trade/logs/`), `trade down` stops exactly what `up`
+started, by pid, and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cluster.nats_server import NatsServer
+from cluster.procs import kill_group, kill_tree, pid_alive, pid_cmdline
+from cluster.ray_head import RayHead
+
+__all__ = ["LocalStack", "StackError", "StackState", "load_state"]
+
+STATE_DIR = Path(".trade")
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class StackState:
+    nats_url: str
+    nats_pid: int
+    nats_store: str
+    ray_address: str
+    ray_pid: int
+    dashboard_url: str
+    ray_temp_dir: str
+    config: str
+
+
+def state_file(base: Path = STATE_DIR) -> Path:
+    return base / "stack.json"
+
+
+def load_state(base: Path = STATE_DIR) -> StackState | None:
+    path = state_file(base)
+    if not path.exists():
+        return None
+    return StackState(**json.loads(path.read_text()))
+
+
+class LocalStack:
+    def __init__(self, base: Path = STATE_DIR, num_cpus: float = 4) -> None:
+        self.base = base
+        self.num_cpus = num_cpus
+        self.logs = base / "logs"
+        self.nats: NatsServer | None = None
+        self.ray: RayHead | None = None
+        self.state: StackState | None = None
+
+    def running(self) -> StackState | None:
+        state = load_state(self.base)
+        if state and pid_alive(state.nats_pid) and pid_alive(state.ray_pid):
+            return state
+        return None
+
+    def start(self, config: str) -> StackState:
+        if (state := self.running()) is not None:
+            return state
+        self.stop()  # a half-dead previous stack
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.nats = NatsServer(self.base / "nats" / "store", log_file=self.logs / "nats-server.log")
+        self.nats.start()
+        try:
+            self.ray = RayHead(self.logs / "ray.log", num_cpus=self.num_cpus,
+                               env={"TRADE_NATS_URL": self.nats.url})
+            self.ray.start()
+        except Exception:
+            self.nats.stop()
+            raise
+        assert self.nats.pid is not None and self.ray.pid is not None
+        self.state = StackState(
+            nats_url=self.nats.url, nats_pid=self.nats.pid, nats_store=str(self.nats.store_dir),
+            ray_address=self.ray.address, ray_pid=self.ray.pid, dashboard_url=self.ray.dashboard_url,
+            ray_temp_dir=self.ray.temp_dir, config=str(config),
+        )
+        state_file(self.base).write_text(json.dumps(asdict(self.state), indent=2))
+        return self.state
+
+    def stop(self) -> bool:
+        """Stop what `start` started (checked by pid and command line). True when something ran."""
+        state = load_state(self.base)
+        if state is None:
+            return False
+        stopped = False
+        if pid_alive(state.ray_pid) and "ray" in pid_cmdline(state.ray_pid):
+            kill_tree(state.ray_pid, timeout=3.0)
+            stopped = True
+        if pid_alive(state.nats_pid) and "nats-server" in pid_cmdline(state.nats_pid):
+            kill_group(state.nats_pid, timeout=10.0)
+            stopped = True
+        with contextlib.suppress(OSError):
+            shutil.rmtree(state.ray_temp_dir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(state_file(self.base))
+        return stopped

@@ -1,0 +1,94 @@
+"""Idempotent JetStream bootstrap: every stream and durable consumer the config implies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from cluster.config import DeliveryConfig, SystemConfig
+from messages import subjects
+
+__all__ = ["ConsumerSpec", "consumer_specs", "ensure_topology", "stream_of"]
+
+DUPLICATE_WINDOW_S = 120.0
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer: the committed position of one stage on one partition."""
+
+    stage: str
+    stream: str
+    durable: str
+    filter_subject: str
+    partition: int | None
+    delivery: DeliveryConfig
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.delivery.ack_wait,
+            max_deliver=self.delivery.max_deliver,
+            max_ack_pending=self.delivery.max_ack_pending,
+            filter_subject=self.filter_subject,
+            max_waiting=64,
+        )
+
+
+def stream_of(name: str) -> subjects.StreamSpec:
+    for spec in subjects.STREAMS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def consumer_specs(cfg: SystemConfig) -> list[ConsumerSpec]:
+    """Risk and allocator consume one durable per partition; each gateway its venue's subject."""
+    specs: list[ConsumerSpec] = []
+    for p in range(cfg.partitions):
+        specs.append(ConsumerSpec("risk", "ORDERS_RECEIVED", f"risk-p{p}", subjects.orders_received(p), p,
+                                  cfg.stages.risk.delivery))
+    for venue in cfg.venues:
+        specs.append(ConsumerSpec("gateway", "ORDERS_APPROVED", f"gateway-{venue}",
+                                  subjects.orders_approved(venue), None, cfg.stages.gateway.delivery))
+    for p in range(cfg.partitions):
+        specs.append(ConsumerSpec("allocator", "EXECUTIONS", f"allocator-p{p}",
+                                  subjects.executions("*", p), p, cfg.stages.allocator.delivery))
+    return specs
+
+
+async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
+    """Create or update every stream and consumer; safe to run any number of times."""
+    for spec in subjects.STREAMS:
+        stream_cfg = StreamConfig(
+            name=spec.name,
+            subjects=list(spec.subjects),
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=cfg.nats.stream_replicas,
+            max_age=cfg.nats.max_age,
+            max_bytes=cfg.nats.max_bytes,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=DUPLICATE_WINDOW_S,
+        )
+        try:
+            await js.stream_info(spec.name)
+        except NotFoundError:
+            await js.add_stream(stream_cfg)
+        else:
+            await js.update_stream(stream_cfg)
+    for cspec in consumer_specs(cfg):
+        await js.add_consumer(cspec.stream, cspec.config())

@@ -1,0 +1,1 @@
+"""Supervisors: child specs, restart intensity, backoff, and the supervisor actor."""

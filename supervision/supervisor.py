@@ -1,0 +1,206 @@
+"""The supervisor actor: starts the stage actors from the config and replaces the ones that die.
+
+Detection: each child's long-running `run()` call fails the moment its process dies, so the
+supervisor learns of a crash from Ray within milliseconds, without polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from actors.workers import StageWorker, VenueWorker
+from cluster.config import SystemConfig
+from cluster.nats_conn import connect
+from messages import (
+    MSG_ID_HEADER,
+    ChildFailed,
+    ChildRestarted,
+    ChildStarted,
+    GaveUp,
+    SupervisionEvent,
+    encode,
+    subjects,
+    wrap,
+)
+from supervision.backoff import Backoff
+from supervision.intensity import RestartIntensity
+from supervision.spec import ChildKind, ChildSpec, Restart, child_specs
+
+__all__ = ["SUPERVISOR_NAME", "Supervisor"]
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR_NAME = "supervisor"
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    backoff: Backoff
+    handle: Any = None
+    run_ref: Any = None
+    pid: int | None = None
+    node: str | None = None
+    state: str = "starting"
+    restarts: int = 0
+    last_failure: str | None = None
+    last_failure_at: float | None = None
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+@ray.remote(max_restarts=0, max_concurrency=100)
+class Supervisor:
+    """Root of the tree: one_for_one over the stage and venue actors."""
+
+    def __init__(self, cfg_json: str) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        self.cfg = SystemConfig.model_validate_json(cfg_json)
+        self.cfg_json = cfg_json
+        self.path = "root"
+        self.children: dict[str, _Child] = {}
+        self.intensity = RestartIntensity(self.cfg.supervision.intensity, self.cfg.supervision.period)
+        self.gave_up: str | None = None
+        self._nc: Any = None
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._rng = random.Random()
+
+    # ---- public API -------------------------------------------------------------------------
+    async def apply(self, cfg_json: str) -> dict[str, Any]:
+        """Start the tree, or re-apply a changed config (children are replaced; consumers are durable)."""
+        async with self._lock:
+            if self._nc is None:
+                self._nc = await connect(self.cfg.nats.url, name="supervisor")
+            if cfg_json != self.cfg_json and self.children:
+                await self._stop_children()
+                self.cfg = SystemConfig.model_validate_json(cfg_json)
+                self.cfg_json = cfg_json
+                self.intensity = RestartIntensity(self.cfg.supervision.intensity, self.cfg.supervision.period)
+            if not self.children:
+                self._stopping = False
+                self.gave_up = None
+                for spec in child_specs(self.cfg):
+                    child = _Child(spec, Backoff(self.cfg.supervision.backoff, self._rng))
+                    self.children[spec.id] = child
+                    await self._start(child)
+                    await self._emit(ChildStarted, child, "started")
+                    child.watcher = asyncio.create_task(self._watch(child), name=f"watch-{spec.id}")
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "path": self.path,
+            "strategy": self.cfg.supervision.strategy,
+            "restarts_in_window": self.intensity.count(now),
+            "gave_up": self.gave_up,
+            "children": [
+                {"id": c.spec.id, "state": c.state, "pid": c.pid, "node": c.node, "restarts": c.restarts,
+                 "last_failure": c.last_failure}
+                for c in self.children.values()
+            ],
+        }
+
+    async def child_pid(self, child_id: str) -> int | None:
+        return self.children[child_id].pid
+
+    async def shutdown(self) -> None:
+        """Stop every child, last started first, each draining its in-flight batch."""
+        async with self._lock:
+            await self._stop_children()
+            if self._nc is not None:
+                with contextlib.suppress(Exception):
+                    await self._nc.drain()
+                self._nc = None
+
+    # ---- internals --------------------------------------------------------------------------
+    async def _start(self, child: _Child) -> None:
+        spec = child.spec
+        name = f"{self.cfg.name}-{spec.id}-{uuid.uuid4().hex[:6]}"
+        options = {"num_cpus": spec.num_cpus, "name": name}
+        if spec.kind is ChildKind.VENUE:
+            handle = VenueWorker.options(**options).remote(self.cfg_json, name, spec.kwargs["venue"])
+        else:
+            handle = StageWorker.options(**options).remote(self.cfg_json, name, spec.kwargs["stage"],
+                                                           spec.kwargs["durables"], spec.kwargs.get("venue"))
+        child.handle = handle
+        child.run_ref = handle.run.remote()
+        info = await asyncio.wait_for(handle.ready.remote(), READY_TIMEOUT_S)
+        child.pid, child.node = info["pid"], info["node"]
+        child.state = "running"
+        child.backoff.started(time.monotonic())
+
+    async def _watch(self, child: _Child) -> None:
+        while not self._stopping:
+            try:
+                await child.run_ref
+                abnormal, reason = False, "exited"
+            except Exception as exc:
+                abnormal, reason = True, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            if self._stopping:
+                return
+            child.state, child.last_failure, child.last_failure_at = "failed", reason, time.time()
+            await self._emit(ChildFailed, child, reason)
+            log.warning("child %s failed: %s", child.spec.id, reason)
+            if child.spec.restart is Restart.TEMPORARY or (child.spec.restart is Restart.TRANSIENT and not abnormal):
+                child.state = "stopped"
+                return
+            if not self.intensity.allow(time.monotonic()):
+                self.gave_up = f"restart intensity exceeded ({self.intensity.max_restarts} in {self.intensity.period}s)"
+                child.state = "gave_up"
+                await self._emit(GaveUp, child, self.gave_up)
+                log.error("supervisor gave up on %s: %s", child.spec.id, self.gave_up)
+                return
+            delay = child.backoff.next_delay(time.monotonic())
+            await asyncio.sleep(delay)
+            with contextlib.suppress(Exception):
+                ray.kill(child.handle, no_restart=True)
+            try:
+                await self._start(child)
+            except Exception as exc:  # the replacement failed to start: count it as another failure
+                child.run_ref = _failed_ref(exc)
+                continue
+            child.restarts += 1
+            await self._emit(ChildRestarted, child, f"restarted after {delay:.3f}s backoff",
+                             restarts=child.restarts, backoff_s=round(delay, 6))
+
+    async def _stop_children(self) -> None:
+        self._stopping = True
+        for child in reversed(list(self.children.values())):
+            if child.watcher is not None:
+                child.watcher.cancel()
+            if child.handle is not None:
+                with contextlib.suppress(Exception):
+                    await child.handle.stop.remote()
+                    await asyncio.wait_for(child.run_ref, 10.0)
+                with contextlib.suppress(Exception):
+                    ray.kill(child.handle, no_restart=True)
+            child.state = "stopped"
+        self.children.clear()
+
+    async def _emit(self, cls: type[SupervisionEvent], child: _Child, detail: str, **extra: Any) -> None:
+        event = cls(path=f"{self.path}.{child.spec.id}", child=child.spec.id, detail=detail, pid=child.pid,
+                    node=child.node, **extra)
+        envelope = wrap(event, event_id=uuid.uuid4())
+        subject = subjects.supervision(f"{self.path}.{child.spec.id}")
+        try:
+            await self._nc.jetstream().publish(subject, encode(envelope),
+                                               headers={MSG_ID_HEADER: str(envelope.event_id)}, timeout=2.0)
+        except Exception as exc:  # supervision must go on when the broker is down
+            log.warning("could not publish %s for %s: %r", envelope.type, child.spec.id, exc)
+
+
+def _failed_ref(exc: Exception) -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future

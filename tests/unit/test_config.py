@@ -1,0 +1,131 @@
+"""The one config file: loading, strictness, human units and derived values."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster.config import ConfigError, RiskLimits, load_config, parse_config
+from cluster.units import parse_bytes, parse_duration
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_the_local_example_config_loads() -> None:
+    config = load_config(EXAMPLES / "local.yaml")
+    assert config.partitions == 8
+    assert config.nats.max_bytes == 2**30
+    assert config.stages.risk.replicas == 2
+    assert config.allocation_profiles["FUND3"].split == {
+        "A": Decimal(33),
+        "B": Decimal(33),
+        "C": Decimal(34),
+    }
+
+
+def test_an_empty_config_gives_the_defaults() -> None:
+    config = parse_config(None)
+    assert config.partitions == 16
+    assert config.stages.gateway.replicas == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"stages": {"risk": {"replicaz": 2}}}, "stages.risk.replicaz"),
+        ({"partitionz": 4}, "partitionz"),
+        ({"nats": {"uri": "nats://x:4222"}}, "nats.uri"),
+        ({"risk": {"accounts": {"ACC1": {"max_qty": 5}}}}, "risk.accounts.ACC1.max_qty"),
+        ({"stages": {"risk": {"delivery": {"ackwait": "5s"}}}}, "stages.risk.delivery.ackwait"),
+    ],
+)
+def test_an_unknown_key_is_rejected_with_its_dotted_path(data: dict[str, Any], path: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: unknown key")):
+        parse_config(data)
+
+
+@pytest.mark.parametrize("value", ["5 parsecs", "fast", "-5s", "5 s s", ""])
+def test_a_bad_duration_string_is_rejected(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"supervision\.period"):
+        parse_config({"supervision": {"period": value}})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("250ms", 0.25), ("5s", 5.0), ("7d", 7 * 86400.0), ("2m", 120.0), ("1h", 3600.0), (3, 3.0)],
+)
+def test_a_duration_parses_to_seconds(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_a_duration_in_the_config_becomes_seconds() -> None:
+    config = parse_config({"stages": {"risk": {"delivery": {"ack_wait": "250ms"}}}})
+    assert config.stages.risk.delivery.ack_wait == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("10GiB", 10 * 2**30), ("512MiB", 512 * 2**20), ("1GB", 10**9), ("100", 100), (4096, 4096)],
+)
+def test_a_size_parses_to_bytes(text: str | int, size: int) -> None:
+    assert parse_bytes(text) == size
+
+
+def test_a_bad_size_string_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"nats\.max_bytes"):
+        parse_config({"nats": {"max_bytes": "lots"}})
+
+
+@pytest.mark.parametrize(
+    "split",
+    [{"A": 50, "B": 40}, {"A": 50, "B": 51}, {"A": "33.3", "B": "33.3", "C": "33.3"}],
+)
+def test_a_percent_split_not_summing_to_100_is_rejected(split: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="must sum to 100"):
+        parse_config({"allocation_profiles": {"FUND": {"split": split}}})
+
+
+@pytest.mark.parametrize("replicas", [0, 2, 3])
+def test_a_gateway_with_other_than_one_replica_is_rejected(replicas: int) -> None:
+    with pytest.raises(ConfigError, match=r"stages\.gateway"):
+        parse_config({"stages": {"gateway": {"replicas": replicas}}})
+
+
+def test_account_risk_limits_overlay_the_defaults() -> None:
+    config = parse_config(
+        {
+            "risk": {
+                "default": {"max_order_qty": 10000, "max_notional": 1000000},
+                "accounts": {"ACC1": {"max_order_qty": 500}},
+            }
+        }
+    )
+    assert config.risk.limits_for("ACC1") == RiskLimits(max_order_qty=500, max_notional=Decimal(1000000))
+
+
+def test_an_account_without_its_own_limits_gets_the_defaults() -> None:
+    config = parse_config({"risk": {"default": {"max_order_qty": 10000}, "accounts": {"ACC1": {}}}})
+    assert config.risk.limits_for("OTHER") == config.risk.default
+
+
+def test_loading_a_missing_file_raises_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_loading_invalid_yaml_raises_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("stages: {risk: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_loading_a_yaml_list_raises_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(path)
