@@ -50,10 +50,10 @@ def load_state(base: Path = STATE_DIR) -> StackState | None:
 
 
 class LocalStack:
-    def __init__(self, base: Path = STATE_DIR, num_cpus: float = 4) -> None:
+    def __init__(self, base: Path = STATE_DIR, num_cpus: float = 4, logs: Path | None = None) -> None:
         self.base = base
         self.num_cpus = num_cpus
-        self.logs = base / "logs"
+        self.logs = logs or base / "logs"
         self.nats: NatsServer | None = None
         self.ray: RayHead | None = None
         self.state: StackState | None = None
@@ -64,10 +64,12 @@ class LocalStack:
             return state
         return None
 
-    def start(self, config: str) -> StackState:
+    def start(self, config: str, fresh_store: bool = False) -> StackState:
         if (state := self.running()) is not None:
             return state
         self.stop()  # a half-dead previous stack
+        if fresh_store:
+            shutil.rmtree(self.base / "nats", ignore_errors=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.nats = NatsServer(self.base / "nats" / "store", log_file=self.logs / "nats-server.log")
         self.nats.start()

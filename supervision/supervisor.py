@@ -55,6 +55,7 @@ class _Child:
     restarts: int = 0
     last_failure: str | None = None
     last_failure_at: float | None = None
+    last_restart_at: float | None = None
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -106,7 +107,8 @@ class Supervisor:
             "gave_up": self.gave_up,
             "children": [
                 {"id": c.spec.id, "state": c.state, "pid": c.pid, "node": c.node, "restarts": c.restarts,
-                 "last_failure": c.last_failure}
+                 "last_failure": c.last_failure, "last_failure_at": c.last_failure_at,
+                 "last_restart_at": c.last_restart_at}
                 for c in self.children.values()
             ],
         }
@@ -171,6 +173,7 @@ class Supervisor:
                 child.run_ref = _failed_ref(exc)
                 continue
             child.restarts += 1
+            child.last_restart_at = time.time()
             await self._emit(ChildRestarted, child, f"restarted after {delay:.3f}s backoff",
                              restarts=child.restarts, backoff_s=round(delay, 6))
 

@@ -1,0 +1,268 @@
+"""The `trade` command: run the local stack, place orders, load-test, and run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from cluster.config import ConfigError, SystemConfig, load_config
+from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
+from cluster.stack import LocalStack, load_state
+
+__all__ = ["main"]
+
+DEFAULT_CONFIG = "examples/local.yaml"
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+EXIT_TIMEOUT = 4
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _config(args: argparse.Namespace) -> SystemConfig:
+    state = load_state()
+    path = args.config or os.environ.get("TRADE_CONFIG") or (state.config if state else None) or DEFAULT_CONFIG
+    cfg = load_config(path)
+    if cfg.nats.url == "embedded":
+        if state is None:
+            raise CliError("no local stack is running here: run `trade up` first (or use a config with a "
+                           "nats:// URL)", EXIT_UNAVAILABLE)
+        cfg = cfg.with_nats_url(state.nats_url)
+    return cfg
+
+
+def _int_or_str(value: str) -> int | str:
+    return int(value) if re.fullmatch(r"[+-]?\d+", value.strip()) else value
+
+
+# ---- commands ------------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    from cluster.job import deploy
+    from cluster.ray_env import init_ray
+    from cluster.render import console
+
+    path = args.config or DEFAULT_CONFIG
+    cfg = load_config(path)  # fail on a bad config before starting anything
+    stack = LocalStack()
+    with console.status("starting nats-server and Ray ..."):
+        state = stack.start(str(Path(path).resolve()))
+    if cfg.nats.url == "embedded":
+        cfg = cfg.with_nats_url(state.nats_url)
+    try:
+        with console.status("deploying the supervision tree ..."):
+            init_ray(state.ray_address, namespace=cfg.name)
+            status = deploy(cfg)
+    except Exception:
+        stack.stop()
+        raise
+    if args.json:
+        from cluster.render import print_json
+
+        print_json({"nats_url": state.nats_url, "ray_address": state.ray_address,
+                    "dashboard_url": state.dashboard_url, "tree": status})
+        return 0
+    from cluster.render import render_tree
+
+    render_tree(status)
+    console.print(f"NATS:            {state.nats_url}")
+    console.print(f"Ray dashboard:   {state.dashboard_url}")
+    console.print(f"Ray address:     {state.ray_address}")
+    console.print(f"logs:            {stack.logs}/")
+    console.print(f"re-apply with:   RAY_ADDRESS={state.dashboard_url} ray job submit --working-dir . -- "
+                  f"python -m cluster.job --config {path}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from cluster.render import console
+
+    state = load_state()
+    if state is None:
+        console.print("nothing is running")
+        return 0
+    stack = LocalStack()
+    stack.stop()
+    console.print("stopped nats-server and Ray")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    state = load_state()
+    if state is None:
+        raise CliError("no local stack is running here: run `trade up` first", EXIT_UNAVAILABLE)
+    print(f"export RAY_ADDRESS={state.dashboard_url}")
+    print(f"export TRADE_NATS_URL={state.nats_url}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import ray
+
+    from cluster.ray_env import init_ray
+    from cluster.render import console, print_json, render_tree
+    from supervision.supervisor import SUPERVISOR_NAME
+
+    cfg = _config(args)
+    state = load_state()
+    if state is not None:
+        init_ray(state.ray_address, namespace=cfg.name)
+    else:
+        init_ray(namespace=cfg.name)
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+    except ValueError:
+        raise CliError("the system is not deployed on this Ray cluster", EXIT_UNAVAILABLE) from None
+    status = ray.get(supervisor.status.remote(), timeout=30)
+    if args.json:
+        print_json({"nats_url": cfg.nats.url, "tree": status})
+    else:
+        render_tree(status)
+        console.print(f"NATS: {cfg.nats.url}")
+    return 0
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    from cluster.client import TradingClient
+    from cluster.render import outcome_dict, print_json, render_outcome
+
+    fields: dict[str, Any] = {"order_type": args.type.upper(), "tif": args.tif.upper(), "venue": args.venue}
+    if args.order_id:
+        fields["order_id"] = args.order_id
+    if args.profile:
+        fields["allocation_profile"] = args.profile
+    # Validate before anything else: bad input never reaches the broker.
+    probe = TradingClient("nats://unused", 1, track_outcomes=False)
+    order = probe.build_order(args.account, args.symbol.upper(), args.side.upper(), _int_or_str(args.qty),
+                              args.price, **fields)
+    cfg = _config(args)
+
+    async def _run() -> int:
+        async with TradingClient.from_config(cfg) as client:
+            await client.submit(order)
+            if args.no_wait:
+                print(order.order_id)
+                return 0
+            outcome = await client.wait(order.order_id, timeout=args.timeout)
+        if args.json:
+            print_json(outcome_dict(outcome))
+        else:
+            render_outcome(outcome)
+        return 0
+
+    return asyncio.run(_run())
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cluster.client import TradingClient
+    from cluster.load import order_mix, run_load
+    from cluster.render import err_console, print_json, render_load
+
+    if args.orders < 1:
+        raise CliError("--orders must be at least 1", EXIT_BAD_INPUT)
+    cfg = _config(args)
+    orders = order_mix(args.orders, seed=args.seed)
+
+    async def _run() -> int:
+        async with TradingClient.from_config(cfg) as client:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err_console, disable=args.json, transient=False) as progress:
+                sent = progress.add_task("sent   ", total=len(orders))
+                done = progress.add_task("settled", total=len(orders))
+                report = await run_load(client, orders, rate=args.rate, timeout=args.timeout,
+                                        on_sent=lambda n: progress.advance(sent, n),
+                                        on_settled=lambda n: progress.advance(done, n))
+        if args.json:
+            print_json(report.to_dict())
+        else:
+            render_load(report)
+        return 0 if report.lost == 0 and report.duplicated == 0 else 1
+
+    return asyncio.run(_run())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cluster.demo import run_demo
+
+    return run_demo(config_path=args.config or DEFAULT_CONFIG, orders=args.orders, rate=args.rate,
+                    as_json=args.json)
+
+
+# ---- parser --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trade", description="Operate the supervised trading system.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help=f"config file (default: the running stack's, else {DEFAULT_CONFIG})")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("up", parents=[common], help="start nats-server and Ray locally and deploy the system")
+    sub.add_parser("down", parents=[common], help="stop what `trade up` started")
+    sub.add_parser("env", parents=[common], help="print RAY_ADDRESS and TRADE_NATS_URL for the local stack")
+    sub.add_parser("status", parents=[common], help="the live supervision tree")
+
+    order = sub.add_parser("order", parents=[common], help="place one order and print its outcome")
+    order.add_argument("--account", required=True)
+    order.add_argument("--symbol", required=True)
+    order.add_argument("--side", required=True, help="BUY or SELL")
+    order.add_argument("--qty", required=True, help="whole number of shares, > 0")
+    order.add_argument("--price", help="limit price (decimal); omit for MARKET")
+    order.add_argument("--type", default="LIMIT", help="LIMIT or MARKET")
+    order.add_argument("--tif", default="DAY", help="DAY or IOC")
+    order.add_argument("--venue", default="SIM")
+    order.add_argument("--profile", help="allocation profile")
+    order.add_argument("--order-id", help="client order id (default: generated); the same id twice is one order")
+    order.add_argument("--timeout", type=float, default=30.0)
+    order.add_argument("--no-wait", action="store_true", help="print the order id once stored, do not wait")
+
+    load = sub.add_parser("load", parents=[common], help="send N orders and report lost/duplicated/latency")
+    load.add_argument("--orders", type=int, required=True)
+    load.add_argument("--rate", type=float, default=0.0, help="orders per second (0 = as fast as possible)")
+    load.add_argument("--seed", type=int, default=7)
+    load.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for outcomes after sending")
+
+    demo = sub.add_parser("demo", parents=[common], help="start everything, run 1,000 orders with a crash, stop")
+    demo.add_argument("--orders", type=int, default=1000)
+    demo.add_argument("--rate", type=float, default=250.0)
+    return parser
+
+
+COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
+            "load": cmd_load, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except OrderValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (BrokerUnavailable, PublishRejected) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except OrderTimeout as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Load generation and its report: sent, filled, rejected, lost, duplicated, throughput, latency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cluster.client import TradingClient
+from cluster.outcome import OrderStatus
+from messages import NewOrder
+
+__all__ = ["LoadReport", "order_mix", "percentile", "run_load", "summarize"]
+
+ACCOUNTS = ("ACC1", "ACC2", "ACC3", "ACC4", "ACC5", "ACC6", "ACC7")
+SYMBOL_PRICES = {"AAPL": Decimal("187.25"), "MSFT": Decimal("411.10"), "TSLA": Decimal("243.80"),
+                 "AMZN": Decimal("178.45")}
+
+
+@dataclass
+class LoadReport:
+    sent: int = 0
+    settled: int = 0
+    filled: int = 0
+    rejected: int = 0
+    canceled: int = 0
+    venue_rejected: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    allocation_mismatches: int = 0
+    elapsed_s: float = 0.0
+    throughput_per_s: float = 0.0
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    rejections_by_rule: dict[str, int] = field(default_factory=dict)
+    lost_order_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        p50 = f"{self.latency_p50_ms:.1f}" if self.latency_p50_ms is not None else "-"
+        p99 = f"{self.latency_p99_ms:.1f}" if self.latency_p99_ms is not None else "-"
+        return (f"sent={self.sent} filled={self.filled} rejected={self.rejected} canceled={self.canceled} "
+                f"venue_rejected={self.venue_rejected} lost={self.lost} duplicated={self.duplicated} "
+                f"throughput={self.throughput_per_s:.0f}/s p50={p50}ms p99={p99}ms")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def order_mix(n: int, seed: int = 7, run_id: str | None = None) -> list[NewOrder]:
+    """A reproducible mix of accounts, symbols and sizes; about one order in ten breaks a risk limit.
+
+    Order ids are `<run_id>-<n>`: a fresh run id (the default) makes new orders; the same run id again
+    re-sends the same orders, which the system treats as the orders it already has.
+    """
+    rng = random.Random(seed)
+    run = run_id or f"L{uuid.uuid4().hex[:10]}"
+    orders = []
+    for i in range(n):
+        account = rng.choice(ACCOUNTS)
+        symbol = rng.choice(tuple(SYMBOL_PRICES))
+        price = SYMBOL_PRICES[symbol] + Decimal(rng.randint(-200, 200)) / 100
+        roll = rng.random()
+        if roll < 0.05:
+            qty = rng.randint(9_000, 9_900)  # breaks max_notional
+        elif roll < 0.10:
+            account, qty = "ACC1", rng.randint(501, 900)  # breaks ACC1's max_order_qty of 500
+        else:
+            qty = rng.randint(1, 500)
+        profile = "FUND3" if rng.random() < 0.25 else None
+        orders.append(NewOrder(order_id=f"{run}-{i:06d}", account=account, symbol=symbol,
+                               side=rng.choice(("BUY", "SELL")), qty=qty, price=price, allocation_profile=profile))
+    return orders
+
+
+def summarize(client: TradingClient, order_ids: list[str], started_ns: int, finished_ns: int) -> LoadReport:
+    report = LoadReport(sent=len(order_ids))
+    rules: Counter[str] = Counter()
+    latencies = []
+    for oid in order_ids:
+        track = client.track(oid)
+        outcome = track.outcome()
+        if track.terminal_count() > 1 or track.duplicated_executions() > 0:
+            report.duplicated += 1
+        if not outcome.settled:
+            report.lost += 1
+            report.lost_order_ids.append(oid)
+            continue
+        report.settled += 1
+        if sum(outcome.allocated.values()) != outcome.filled_qty:
+            report.allocation_mismatches += 1
+        match outcome.status:
+            case OrderStatus.FILLED:
+                report.filled += 1
+            case OrderStatus.REJECTED:
+                report.rejected += 1
+                rules[(outcome.reason or "?").split(":", 1)[0]] += 1
+            case OrderStatus.CANCELED:
+                report.canceled += 1
+            case OrderStatus.VENUE_REJECTED:
+                report.venue_rejected += 1
+        if oid in client.settled_at and oid in client.placed_at:
+            latencies.append((client.settled_at[oid] - client.placed_at[oid]) / 1e6)
+    last = max((client.settled_at.get(o, 0) for o in order_ids), default=finished_ns)
+    report.elapsed_s = max(1e-9, (max(last, finished_ns) - started_ns) / 1e9)
+    report.throughput_per_s = report.settled / report.elapsed_s
+    report.latency_p50_ms = percentile(latencies, 50)
+    report.latency_p99_ms = percentile(latencies, 99)
+    report.rejections_by_rule = dict(rules)
+    return report
+
+
+async def run_load(client: TradingClient, orders: list[NewOrder], rate: float = 0.0, timeout: float = 60.0,
+                   on_sent: Callable[[int], None] | None = None,
+                   on_settled: Callable[[int], None] | None = None,
+                   at_fraction: tuple[float, Callable[[], Any]] | None = None,
+                   concurrency: int = 256) -> LoadReport:
+    """Send `orders` at `rate`/s (0 = as fast as the broker takes them), then wait for every outcome.
+
+    `at_fraction=(0.4, fn)` calls `fn` once 40% of the orders are sent (fault injection in the demo).
+    """
+    ids = [o.order_id for o in orders]
+    pending = set(ids)
+    settled_event = asyncio.Event()
+
+    def _settled(outcome: Any) -> None:
+        if outcome.order_id in pending:
+            pending.discard(outcome.order_id)
+            if on_settled:
+                on_settled(1)
+            if not pending:
+                settled_event.set()
+
+    client.on_settled(_settled)
+    gate = asyncio.Semaphore(concurrency)
+    started = time.monotonic_ns()
+    t0 = time.monotonic()
+    fired = False
+
+    async def _send(order: NewOrder) -> None:
+        async with gate:
+            await client.submit(order)
+        if on_sent:
+            on_sent(1)
+
+    tasks = []
+    for i, order in enumerate(orders):
+        if rate > 0:
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        if at_fraction and not fired and i >= at_fraction[0] * len(orders):
+            fired = True
+            result = at_fraction[1]()
+            if asyncio.iscoroutine(result):
+                await result
+        await gate.acquire()
+        gate.release()
+        tasks.append(asyncio.create_task(_send(order)))
+    await asyncio.gather(*tasks)
+    sent_done = time.monotonic_ns()
+    for oid in ids:  # outcomes that arrived before the listener saw them
+        if client.outcome(oid).settled:
+            _settled(client.outcome(oid))
+    if pending:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settled_event.wait(), timeout)
+    return summarize(client, ids, started, sent_done)
