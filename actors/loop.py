@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from actors.dead_letter import dead_letter
+from actors.faults import FaultPoints
 from actors.pull import PullConsumer
 from actors.stage import Outgoing, StageHandler, TransientError
 from cluster.config import DeliveryConfig
@@ -69,12 +70,13 @@ class ConsumerLoop:
     """Consumes one durable consumer with one handler until stopped."""
 
     def __init__(self, nc: Client, js: JetStreamContext, stream: str, durable: str, handler: StageHandler,
-                 delivery: DeliveryConfig, seen: RecentIds | None = None) -> None:
+                 delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None) -> None:
         self._nc = nc
         self._js = js
         self._handler = handler
         self._delivery = delivery
         self._seen = seen if seen is not None else RecentIds()
+        self._faults = faults or FaultPoints()
         self._pull = PullConsumer(nc, stream, durable, batch=delivery.batch)
         self._stopping = asyncio.Event()
         self.stats = LoopStats()
@@ -130,12 +132,14 @@ class ConsumerLoop:
             to_ack.append(item.msg)
             applied.append(str(item.envelope.event_id))
 
+        await self._faults.reach("before_publish")
         if outgoing and not await self._publish(outgoing):
             # Nothing is acknowledged: the batch is redelivered and republished with the same ids.
             for msg in to_ack:
                 with contextlib.suppress(Exception):
                     await msg.nak(delay=self._backoff(msg))
             return
+        await self._faults.reach("before_ack")
         for msg in to_ack:
             with contextlib.suppress(Exception):
                 await msg.ack()

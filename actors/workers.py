@@ -16,6 +16,7 @@ from typing import Any
 import ray
 
 from actors.allocator import AllocatorHandler
+from actors.faults import FaultPoints
 from actors.gateway import GatewayHandler
 from actors.loop import ConsumerLoop, RecentIds
 from actors.risk import RiskHandler
@@ -66,6 +67,7 @@ class StageWorker(_Base):
         self.durables = durables
         self.venue = venue
         self.loops: list[ConsumerLoop] = []
+        self.faults = FaultPoints()
 
     def _handler(self, nc: Any) -> StageHandler:
         if self.stage == "risk":
@@ -88,7 +90,8 @@ class StageWorker(_Base):
         js = nc.jetstream()
         handler = self._handler(nc)
         seen = RecentIds()
-        self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, handler, specs[d].delivery, seen) for d in self.durables]
+        self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, handler, specs[d].delivery, seen, self.faults)
+                      for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
         self._ready.set()
         stop = asyncio.create_task(self._stop.wait())
@@ -107,6 +110,16 @@ class StageWorker(_Base):
 
     def stats(self) -> dict[str, Any]:
         return {loop.durable: vars(loop.stats).copy() for loop in self.loops}
+
+    def arm_fault(self, name: str) -> None:
+        """Park the loop at fault point `name` (see actors.faults) until disarmed or killed."""
+        self.faults.arm(name)
+
+    def disarm_fault(self, name: str) -> None:
+        self.faults.disarm(name)
+
+    def faults_reached(self) -> dict[str, int]:
+        return dict(self.faults.reached)
 
 
 @ray.remote(max_restarts=0, max_concurrency=64)

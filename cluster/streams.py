@@ -1,0 +1,57 @@
+"""Reading the log back: every stored message of a stream (optionally one subject filter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from messages import DecodeError, Envelope, Event, decode
+
+__all__ = ["StoredMessage", "decoded", "read_stream"]
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    subject: str
+    seq: int
+    data: bytes
+    headers: dict[str, str]
+
+
+async def read_stream(js: JetStreamContext, stream: str, subject: str | None = None,
+                      batch: int = 512) -> list[StoredMessage]:
+    """All messages stored now, in stream order, through an ephemeral unacknowledged consumer."""
+    info = await js.stream_info(stream)
+    if info.state.messages == 0:
+        return []
+    config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                            inactive_threshold=10.0, max_ack_pending=-1)
+    sub = await js.pull_subscribe(subject or ">", stream=stream, config=config)
+    out: list[StoredMessage] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(batch, timeout=1.0)
+            except TimeoutError:
+                break
+            for m in msgs:
+                out.append(StoredMessage(m.subject, m.metadata.sequence.stream, m.data, dict(m.headers or {})))
+            if msgs and msgs[-1].metadata.num_pending == 0:
+                break
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+def decoded(messages: list[StoredMessage]) -> list[tuple[StoredMessage, Envelope, Event]]:
+    """The messages that decode as envelopes (others are skipped: they belong in a DLQ)."""
+    out = []
+    for m in messages:
+        try:
+            env, ev = decode(m.data)
+        except DecodeError:
+            continue
+        out.append((m, env, ev))
+    return out
