@@ -46,8 +46,7 @@ def _int_or_str(value: str) -> int | str:
 
 # ---- commands ------------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
-    from cluster.job import deploy
-    from cluster.ray_env import init_ray
+    from cluster.job import submit_deploy
     from cluster.render import console
 
     path = args.config or DEFAULT_CONFIG
@@ -55,12 +54,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = LocalStack()
     with console.status("starting nats-server and Ray ..."):
         state = stack.start(str(Path(path).resolve()))
-    if cfg.nats.url == "embedded":
-        cfg = cfg.with_nats_url(state.nats_url)
+    nats_url = state.nats_url if cfg.nats.url == "embedded" else None
     try:
-        with console.status("deploying the supervision tree ..."):
-            init_ray(state.ray_address, namespace=cfg.name)
-            status = deploy(cfg)
+        with console.status("deploying the supervision tree (ray job submit) ..."):
+            status = submit_deploy(state.dashboard_url, str(Path(path).resolve()), nats_url)
     except Exception:
         stack.stop()
         raise
@@ -90,6 +87,18 @@ def cmd_down(args: argparse.Namespace) -> int:
         console.print("nothing is running")
         return 0
     stack = LocalStack()
+    if stack.running() is not None:
+        # Drain the stages first (each finishes and acknowledges its batch in hand), then stop processes.
+        with console.status("draining the system ..."):
+            try:
+                from cluster.job import teardown
+                from cluster.ray_env import init_ray
+
+                cfg = load_config(state.config)
+                init_ray(state.ray_address, namespace=cfg.name)
+                teardown(cfg, timeout=30)
+            except Exception as exc:
+                console.print(f"drain skipped: {exc}")
     stack.stop()
     console.print("stopped nats-server and Ray")
     return 0

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cluster.client import TradingClient
 from cluster.config import load_config
-from cluster.job import deploy, teardown
+from cluster.job import submit_deploy, teardown
 from cluster.load import LoadReport, order_mix, run_load
 from cluster.ray_env import init_ray
 from cluster.render import console, print_json, render_load, render_tree
@@ -66,9 +66,9 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
         with console.status("starting nats-server and Ray (logs in .trade/logs/demo/) ..."):
             state = stack.start(str(Path(config_path).resolve()), fresh_store=True)
         cfg = cfg.with_nats_url(state.nats_url)
-        with console.status("deploying the supervision tree ..."):
+        with console.status("deploying the supervision tree (ray job submit) ..."):
+            status = submit_deploy(state.dashboard_url, str(Path(config_path).resolve()), state.nats_url)
             init_ray(state.ray_address, namespace=cfg.name)
-            status = deploy(cfg)
         if not as_json:
             render_tree(status)
         mix = order_mix(orders, seed=int(time.time()))

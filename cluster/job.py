@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import ray
@@ -22,9 +23,10 @@ from cluster.nats_conn import BrokerUnavailable, connect
 from cluster.ray_env import init_ray
 from cluster.topology import ensure_topology
 
-__all__ = ["deploy", "main", "resolve_nats_url", "teardown"]
+__all__ = ["STATUS_MARKER", "deploy", "main", "resolve_nats_url", "submit_deploy", "teardown"]
 
 EMBEDDED_URL_ENV = "TRADE_NATS_URL"
+STATUS_MARKER = "TRADE-STATUS "
 
 
 def resolve_nats_url(cfg: SystemConfig) -> SystemConfig:
@@ -66,6 +68,32 @@ def deploy(cfg: SystemConfig, timeout: float = 180.0) -> dict[str, Any]:
     return ray.get(supervisor.apply.remote(cfg.model_dump_json()), timeout=timeout)
 
 
+def submit_deploy(dashboard_url: str, config_path: str, nats_url: str | None = None,
+                  timeout: float = 300.0) -> dict[str, Any]:
+    """Deploy through Ray's job submission API, as `ray job submit` does; returns the tree's status.
+
+    Ray's own messages about the system's actors then go to the job's log, not to this terminal.
+    """
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    entrypoint = f"python -m cluster.job --config {config_path}"
+    if nats_url:
+        entrypoint += f" --nats-url {nats_url}"
+    jobs = JobSubmissionClient(dashboard_url)
+    job_id = jobs.submit_job(entrypoint=entrypoint)
+    deadline = time.monotonic() + timeout
+    while not (status := jobs.get_job_status(job_id)).is_terminal():
+        if time.monotonic() > deadline:
+            jobs.stop_job(job_id)
+            raise TimeoutError(f"deploy job {job_id} did not finish within {timeout:.0f}s")
+        time.sleep(0.2)
+    logs = jobs.get_job_logs(job_id)
+    if status != JobStatus.SUCCEEDED:
+        raise RuntimeError(f"deploy job {job_id} {status}:\n{logs[-3000:]}")
+    line = next(ln for ln in reversed(logs.splitlines()) if ln.startswith(STATUS_MARKER))
+    return json.loads(line[len(STATUS_MARKER):])
+
+
 def teardown(cfg: SystemConfig, timeout: float = 60.0) -> bool:
     """Drain and stop the system's actors. True when a supervisor was found."""
     supervisor = _supervisor(cfg, create=False)
@@ -103,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     print(json.dumps(status, indent=2))
+    print(f"{STATUS_MARKER}{json.dumps(status)}")
     return 0
 
 
