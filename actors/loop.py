@@ -18,6 +18,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from actors.applied import REPLAY_HEADER, AppliedLog
 from actors.dead_letter import dead_letter
 from actors.faults import FaultPoints
 from actors.pull import PullConsumer
@@ -78,6 +79,7 @@ class ConsumerLoop:
         self._seen = seen if seen is not None else RecentIds()
         self._faults = faults or FaultPoints()
         self._pull = PullConsumer(nc, stream, durable, batch=delivery.batch)
+        self._applied = AppliedLog(js, durable)
         self._stopping = asyncio.Event()
         self.stats = LoopStats()
         self.durable = durable
@@ -107,6 +109,7 @@ class ConsumerLoop:
         work: list[_Work] = []
         outgoing: list[Outgoing] = []
         to_ack: list[Msg] = []
+        suspects: list[_Work] = []  # redelivered or replayed: may have been applied by an earlier process
         for msg in msgs:
             try:
                 envelope, event = decode(msg.data)
@@ -119,9 +122,24 @@ class ConsumerLoop:
                 self.stats.duplicates_skipped += 1
                 to_ack.append(msg)
                 continue
-            work.append(_Work(msg, envelope, event))
+            item = _Work(msg, envelope, event)
+            if msg.metadata.num_delivered > 1 or (msg.headers and REPLAY_HEADER in msg.headers):
+                suspects.append(item)
+            work.append(item)
 
-        results = await self._handle_all(work)
+        if suspects:
+            try:
+                done = await self._applied.applied([str(w.envelope.event_id) for w in suspects])
+            except Exception as exc:  # cannot tell: leave the batch for redelivery rather than guess
+                log.warning("%s: applied-log lookup failed: %r", self._handler.stage, exc)
+                await self._nak_all(msgs)
+                return
+            for item in [w for w in work if str(w.envelope.event_id) in done]:
+                work.remove(item)
+                to_ack.append(item.msg)
+                self.stats.duplicates_skipped += 1
+
+        results = await self._handle_with_progress(work)
         applied: list[str] = []
         for item, result in zip(work, results, strict=True):
             if isinstance(result, BaseException):
@@ -135,9 +153,11 @@ class ConsumerLoop:
         await self._faults.reach("before_publish")
         if outgoing and not await self._publish(outgoing):
             # Nothing is acknowledged: the batch is redelivered and republished with the same ids.
-            for msg in to_ack:
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=self._backoff(msg))
+            await self._nak_all(to_ack)
+            return
+        await self._faults.reach("before_mark")
+        if not await self._mark_applied(applied):
+            await self._nak_all(to_ack)
             return
         await self._faults.reach("before_ack")
         for msg in to_ack:
@@ -147,6 +167,39 @@ class ConsumerLoop:
             self._seen.add(event_id)
         self.stats.handled += len(applied)
         self.stats.published += len(outgoing)
+
+    async def _nak_all(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self._backoff(msg))
+
+    async def _mark_applied(self, event_ids: list[str]) -> bool:
+        try:
+            await self._applied.mark(event_ids, PUBLISH_TIMEOUT_S)
+            return True
+        except Exception as exc:
+            self.stats.publish_failures += 1
+            log.warning("%s: applied-log write failed, batch will be redelivered: %r", self._handler.stage, exc)
+            return False
+
+    async def _handle_with_progress(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
+        """Handle the batch; while it runs, tell the broker it is in progress so it is not redelivered."""
+        if not work:
+            return []
+        interval = max(0.05, self._delivery.ack_wait / 3)
+
+        async def _tick() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                for w in work:
+                    with contextlib.suppress(Exception):
+                        await w.msg.in_progress()
+
+        ticker = asyncio.create_task(_tick())
+        try:
+            return await self._handle_all(work)
+        finally:
+            ticker.cancel()
 
     async def _handle_all(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
         if not work:

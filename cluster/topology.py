@@ -10,12 +10,14 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
+from actors.applied import APPLIED_BUCKET
 from cluster.config import DeliveryConfig, SystemConfig
 from messages import subjects
 
@@ -92,3 +94,14 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
             await js.update_stream(stream_cfg)
     for cspec in consumer_specs(cfg):
         await js.add_consumer(cspec.stream, cspec.config())
+    await _ensure_bucket(js, KeyValueConfig(bucket=APPLIED_BUCKET, history=1, ttl=cfg.nats.max_age,
+                                            max_bytes=cfg.nats.max_bytes, storage=StorageType.FILE,
+                                            replicas=cfg.nats.stream_replicas,
+                                            description="event ids each consumer has applied"))
+
+
+async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
+    try:
+        await js.key_value(config.bucket)
+    except BucketNotFoundError:
+        await js.create_key_value(config)

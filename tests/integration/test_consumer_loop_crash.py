@@ -1,6 +1,6 @@
-"""The shared consumer loop under a real crash: the actor's process is SIGKILLed between publishing
-its output and acknowledging its input. The input is redelivered to the replacement, and the
-downstream stream still holds exactly one copy of the output."""
+"""The shared consumer loop under real crashes: the stage's process is SIGKILLed at each step between
+taking a message and acknowledging it. The input is redelivered to a replacement, and the
+downstream stream always holds exactly one copy of the output."""
 
 from __future__ import annotations
 
@@ -21,10 +21,6 @@ from tests.conftest import async_wait_until, small_config
 pytestmark = pytest.mark.integration
 
 
-def _order(order_id: str) -> NewOrder:
-    return NewOrder(order_id=order_id, account="ACC2", symbol="AAPL", side="BUY", qty=10, price="101.25")
-
-
 async def _publish_order(js: Any, order: NewOrder, partitions: int) -> None:
     env = wrap(OrderReceived(**order.model_dump()), event_id=order_received_id(order.order_id))
     subject = subjects.orders_received(subjects.partition_of(order.account, partitions))
@@ -36,82 +32,65 @@ def _risk_worker(cfg: Any, name: str, partition: int) -> Any:
                                                                  [f"risk-p{partition}"])
 
 
-async def test_an_input_acked_after_a_crash_between_publish_and_ack_has_exactly_one_output(nats_server, ray_head):
-    cfg = small_config(nats_server.url, name="crashtest")
-    order = _order("CRASH-1")
+async def _crash_at(point: str, nats_url: str, order_id: str) -> dict[str, Any]:
+    """Park a risk worker at `point`, SIGKILL it, start a replacement; return the replacement's stats
+    and the approved copies of the order once the input is acknowledged."""
+    cfg = small_config(nats_url, name=f"crash-{point.replace('_', '-')}")
+    order = NewOrder(order_id=order_id, account="ACC2", symbol="AAPL", side="BUY", qty=10, price="101.25")
     partition = subjects.partition_of(order.account, cfg.partitions)
-    nc = await connect(nats_server.url, name="test")
+    durable = f"risk-p{partition}"
+    nc = await connect(nats_url, name="test")
     js = nc.jetstream()
     await ensure_topology(js, cfg)
-    first = _risk_worker(cfg, "risk-crash-a", partition)
-    second = None
+    actors: list[Any] = []
     try:
+        first = _risk_worker(cfg, f"risk-{point}-a", partition)
+        actors.append(first)
         first.run.remote()
         await first.ready.remote()
-        await first.arm_fault.remote("before_ack")
+        await first.arm_fault.remote(point)
         await _publish_order(js, order, cfg.partitions)
 
-        async def approved() -> list[Any]:
-            return [e for _, _, e in decoded(await read_stream(js, "ORDERS_APPROVED"))
-                    if isinstance(e, OrderApproved) and e.order_id == order.order_id]
+        async def parked() -> bool:
+            return (await first.faults_reached.remote()).get(point) == 1
 
-        await async_wait_until(approved, 10, what="the output to be published")
-        reached = await first.faults_reached.remote()
-        assert reached.get("before_ack") == 1, "the worker should be parked between publish and ack"
+        await async_wait_until(parked, 10, what=f"the worker to park at {point}")
         os.kill(await first.pid.remote(), signal.SIGKILL)
 
-        second = _risk_worker(cfg, "risk-crash-b", partition)
+        second = _risk_worker(cfg, f"risk-{point}-b", partition)
+        actors.append(second)
         second.run.remote()
         await second.ready.remote()
 
         async def acked() -> bool:
-            info = await js.consumer_info("ORDERS_RECEIVED", f"risk-p{partition}")
-            return info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq >= 1
+            info = await js.consumer_info("ORDERS_RECEIVED", durable)
+            return info.num_ack_pending == 0 and info.num_pending == 0
 
-        await async_wait_until(acked, 15, what="the redelivered input to be acknowledged")
-        stats = await second.stats.remote()
-        assert stats[f"risk-p{partition}"]["handled"] == 1, "the replacement handled the redelivered input"
-        assert len(await approved()) == 1, "the stream dropped the republished copy (same Nats-Msg-Id)"
+        await async_wait_until(acked, 20, what="the redelivered input to be acknowledged")
+        approved = [e for _, _, e in decoded(await read_stream(js, "ORDERS_APPROVED"))
+                    if isinstance(e, OrderApproved) and e.order_id == order.order_id]
+        return {"stats": (await second.stats.remote())[durable], "approved": approved}
     finally:
-        for actor in (first, second):
-            if actor is not None:
-                ray.kill(actor, no_restart=True)
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
         await nc.close()
 
 
-async def test_an_input_the_crashed_actor_never_acked_is_redelivered(nats_server, ray_head):
-    cfg = small_config(nats_server.url, name="crashtest2")
-    order = _order("CRASH-2")
-    partition = subjects.partition_of(order.account, cfg.partitions)
-    nc = await connect(nats_server.url, name="test")
-    js = nc.jetstream()
-    await ensure_topology(js, cfg)
-    first = _risk_worker(cfg, "risk-crash-c", partition)
-    second = None
-    try:
-        first.run.remote()
-        await first.ready.remote()
-        await first.arm_fault.remote("before_publish")
-        await _publish_order(js, order, cfg.partitions)
+async def test_a_crash_before_publishing_redelivers_the_input_and_it_is_handled_once(nats_server, ray_head):
+    result = await _crash_at("before_publish", nats_server.url, "CRASH-PUB")
+    assert result["stats"]["handled"] == 1
+    assert len(result["approved"]) == 1
 
-        async def parked() -> bool:
-            return (await first.faults_reached.remote()).get("before_publish") == 1
 
-        await async_wait_until(parked, 10, what="the worker to take the message")
-        os.kill(await first.pid.remote(), signal.SIGKILL)
-        assert not [e for _, _, e in decoded(await read_stream(js, "ORDERS_APPROVED"))]
+async def test_a_crash_after_publishing_but_before_marking_republishes_and_the_stream_drops_the_copy(
+        nats_server, ray_head):
+    result = await _crash_at("before_mark", nats_server.url, "CRASH-MARK")
+    assert result["stats"]["handled"] == 1, "the replacement handled it again"
+    assert len(result["approved"]) == 1, "same Nats-Msg-Id: the stream kept one copy"
 
-        second = _risk_worker(cfg, "risk-crash-d", partition)
-        second.run.remote()
-        await second.ready.remote()
 
-        async def approved_once() -> bool:
-            return len(decoded(await read_stream(js, "ORDERS_APPROVED"))) == 1
-
-        await async_wait_until(approved_once, 15, what="the redelivered order to be approved")
-        assert len(decoded(await read_stream(js, "ORDERS_APPROVED"))) == 1
-    finally:
-        for actor in (first, second):
-            if actor is not None:
-                ray.kill(actor, no_restart=True)
-        await nc.close()
+async def test_a_crash_after_marking_but_before_acking_is_recognised_as_already_applied(nats_server, ray_head):
+    result = await _crash_at("before_ack", nats_server.url, "CRASH-ACK")
+    assert result["stats"]["handled"] == 0
+    assert result["stats"]["duplicates_skipped"] == 1, "the applied log said it was done"
+    assert len(result["approved"]) == 1
