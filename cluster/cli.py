@@ -200,6 +200,56 @@ def cmd_load(args: argparse.Namespace) -> int:
     return asyncio.run(_run())
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from cluster.dlq import list_dead_letters, replay
+    from cluster.nats_conn import connect
+    from cluster.render import console, print_json
+
+    cfg = _config(args)
+
+    async def _run() -> int:
+        nc = await connect(cfg.nats.url, name="trade-dlq", connect_timeout=cfg.nats.connect_timeout,
+                           reconnect_forever=False)
+        try:
+            js = nc.jetstream()
+            records = await list_dead_letters(js, args.stage)
+            if args.dlq_command == "list":
+                if args.json:
+                    print_json([r.to_dict() for r in records])
+                    return 0
+                table = Table(title=f"dead letters ({len(records)})")
+                for col in ("id", "stage", "reason", "order", "subject", "deliveries", "error"):
+                    table.add_column(col)
+                for r in records:
+                    lt = r.letter
+                    table.add_row(str(r.id), lt.stage, lt.reason, lt.order_id, lt.original_subject,
+                                  str(lt.deliveries), lt.error[:60])
+                console.print(table)
+                return 0
+            if args.dlq_command == "show":
+                found = [r for r in records if r.id == args.id]
+                if not found:
+                    raise CliError(f"no dead letter with id {args.id}", 1)
+                print_json(found[0].to_dict(with_payload=True))
+                return 0
+            chosen = records if args.all else [r for r in records if r.id == args.id]
+            if not args.all and not chosen:
+                raise CliError(f"no dead letter with id {args.id}", 1)
+            results = await replay(js, chosen)
+            if args.json:
+                print_json([vars(r) for r in results])
+            else:
+                for r in results:
+                    console.print(f"{r.id}: {r.outcome} to {r.subject}")
+            return 0
+        finally:
+            await nc.close()
+
+    return asyncio.run(_run())
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cluster.demo import run_demo
 
@@ -240,6 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--seed", type=int, default=7)
     load.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for outcomes after sending")
 
+    dlq = sub.add_parser("dlq", help="dead letters: list, show, replay")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list", parents=[common], help="dead letters, oldest first")
+    dlq_list.add_argument("--stage", help="risk, gateway or allocator")
+    dlq_show = dlq_sub.add_parser("show", parents=[common], help="one dead letter with its payload")
+    dlq_show.add_argument("id", type=int)
+    dlq_show.add_argument("--stage", help=argparse.SUPPRESS)
+    dlq_replay = dlq_sub.add_parser("replay", parents=[common], help="republish to the original subject")
+    target = dlq_replay.add_mutually_exclusive_group(required=True)
+    target.add_argument("id", type=int, nargs="?")
+    target.add_argument("--all", action="store_true")
+    dlq_replay.add_argument("--stage", help="with --all: only this stage's dead letters")
+
     demo = sub.add_parser("demo", parents=[common], help="start everything, run 1,000 orders with a crash, stop")
     demo.add_argument("--orders", type=int, default=1000)
     demo.add_argument("--rate", type=float, default=250.0)
@@ -247,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
-            "load": cmd_load, "demo": cmd_demo}
+            "load": cmd_load, "dlq": cmd_dlq, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

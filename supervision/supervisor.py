@@ -113,6 +113,15 @@ class Supervisor:
             ],
         }
 
+    async def stats(self) -> dict[str, Any]:
+        """Each running child's own counters (per consumer for stages)."""
+        out: dict[str, Any] = {}
+        for child in self.children.values():
+            if child.state == "running":
+                with contextlib.suppress(Exception):
+                    out[child.spec.id] = await asyncio.wait_for(child.handle.stats.remote(), 5.0)
+        return out
+
     async def child_pid(self, child_id: str) -> int | None:
         return self.children[child_id].pid
 
