@@ -250,6 +250,44 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(_run())
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from cluster.audit import audit
+    from cluster.nats_conn import connect
+    from cluster.render import console, print_json
+
+    cfg = _config(args)
+
+    async def _run() -> int:
+        nc = await connect(cfg.nats.url, name="trade-audit", connect_timeout=cfg.nats.connect_timeout,
+                           reconnect_forever=False)
+        try:
+            with console.status("reading the streams ..."):
+                report = await audit(nc.jetstream(), grace_s=args.grace)
+        finally:
+            await nc.close()
+        if args.json:
+            print_json(report.to_dict())
+        else:
+            table = Table(title="audit")
+            table.add_column("measure")
+            table.add_column("value", justify="right")
+            for name in ("orders", "settled", "in_flight", "filled", "rejected", "executions", "allocations",
+                         "dead_letters"):
+                table.add_row(name.replace("_", " "), str(getattr(report, name)))
+            table.add_row("violations", str(len(report.violations)))
+            console.print(table)
+            for v in report.violations[:50]:
+                console.print(f"[red]{v.kind}[/red] {v.order_id}: {v.detail}")
+            if len(report.violations) > 50:
+                console.print(f"... and {len(report.violations) - 50} more (use --json)")
+            console.print("[green]audit OK[/green]" if report.ok else "[red]audit FAILED[/red]")
+        return 0 if report.ok else 1
+
+    return asyncio.run(_run())
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cluster.demo import run_demo
 
@@ -303,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--all", action="store_true")
     dlq_replay.add_argument("--stage", help="with --all: only this stage's dead letters")
 
+    audit = sub.add_parser("audit", parents=[common], help="check the invariants from the streams")
+    audit.add_argument("--grace", type=float, default=30.0,
+                       help="seconds an order may be in flight before a missing outcome is a violation")
+
     demo = sub.add_parser("demo", parents=[common], help="start everything, run 1,000 orders with a crash, stop")
     demo.add_argument("--orders", type=int, default=1000)
     demo.add_argument("--rate", type=float, default=250.0)
@@ -310,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
-            "load": cmd_load, "dlq": cmd_dlq, "demo": cmd_demo}
+            "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

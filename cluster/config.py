@@ -8,20 +8,31 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cluster.units import ByteSize, Duration
 
 __all__ = [
+    "AllocationMethod",
     "AllocationProfile",
     "BackoffConfig",
     "ConfigError",
     "DeliveryConfig",
     "GatewayStage",
     "NatsConfig",
+    "RiskConfig",
     "RiskLimits",
     "StageConfig",
     "StagesConfig",
@@ -107,28 +118,79 @@ class SupervisionConfig(_Strict):
 
 
 class RiskLimits(_Strict):
+    """One account's pre-trade limits. A limit that is None is not checked."""
+
+    #: The longest `rate_window` a throttle may use (risk state keeps no older order timestamps).
+    MAX_RATE_WINDOW: ClassVar[float] = 3600.0
+
     max_order_qty: int | None = Field(None, gt=0)
-    max_notional: Decimal | None = Field(None, gt=0)
+    max_notional: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    #: Price collar in percent: a limit price must be within +-collar_pct % of the reference price.
+    collar_pct: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    #: Per symbol: |position + working orders on the order's side + the order| may not exceed this.
+    max_position: int | None = Field(None, gt=0)
+    #: Per account: sum of |position| * price plus working and new order notional.
+    max_gross_exposure: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    #: Sliding-window order-rate throttle per account: at most this many approved orders per window.
+    max_orders_per_window: int | None = Field(None, gt=0)
+    rate_window: Duration = 1.0
+    restricted_symbols: tuple[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9.\-]{1,16}$")], ...] = ()
+
+    @field_validator("rate_window")
+    @classmethod
+    def _window_in_range(cls, value: float) -> float:
+        if not 0 < value <= cls.MAX_RATE_WINDOW:
+            raise ValueError(f"rate_window must be above 0s and at most {cls.MAX_RATE_WINDOW:g}s, not {value:g}s")
+        return value
 
 
 class AllocationMethod(StrEnum):
+    """How a profile's `split` values are read.
+
+    percent: percentages summing to 100; ratio: positive integer weights (e.g. {A: 2, B: 1});
+    fixed: positive integer share quantities, filled in the profile's account order.
+    """
+
     PERCENT = "percent"
+    RATIO = "ratio"
+    FIXED = "fixed"
 
 
 class AllocationProfile(_Strict):
     method: AllocationMethod = AllocationMethod.PERCENT
-    split: dict[str, Decimal]
+    split: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,32}$")], Decimal]
     lot: int = Field(1, ge=1)
+    #: Receives the odd-lot leftover (total % lot), and with method fixed any fill beyond the fixed total.
+    odd_lot_account: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,32}$")] | None = None
 
-    @model_validator(mode="after")
-    def _split_is_whole(self) -> Self:
-        if not self.split:
+    @field_validator("split")
+    @classmethod
+    def _split_fits_method(cls, split: dict[str, Decimal], info: ValidationInfo) -> dict[str, Decimal]:
+        method = info.data.get("method")
+        if method is None:
+            return split  # the method itself is invalid and reported on its own
+        if not split:
             raise ValueError("split needs at least one account")
-        if any(v <= 0 for v in self.split.values()):
-            raise ValueError("every split percentage must be positive")
-        if sum(self.split.values()) != 100:
-            raise ValueError(f"percent split must sum to 100, not {sum(self.split.values())}")
-        return self
+        if any(not v.is_finite() for v in split.values()):
+            raise ValueError("every split value must be a finite number")
+        if method is AllocationMethod.PERCENT:
+            if any(v <= 0 for v in split.values()):
+                raise ValueError("every split percentage must be positive")
+            if sum(split.values()) != 100:
+                raise ValueError(f"percent split must sum to 100, not {sum(split.values())}")
+        else:
+            what = "ratio weight" if method is AllocationMethod.RATIO else "fixed quantity"
+            for account, value in split.items():
+                if value <= 0 or value != value.to_integral_value():
+                    raise ValueError(f"every {what} must be a positive whole number, not {value} for {account}")
+        return split
+
+    @field_validator("lot")
+    @classmethod
+    def _lot_fits_method(cls, lot: int, info: ValidationInfo) -> int:
+        if lot != 1 and info.data.get("method") is AllocationMethod.FIXED:
+            raise ValueError("lot must be 1 with method fixed (the quantities are already whole shares)")
+        return lot
 
 
 class RiskConfig(_Strict):
@@ -136,11 +198,18 @@ class RiskConfig(_Strict):
     accounts: dict[str, RiskLimits] = {}
 
     def limits_for(self, account: str) -> RiskLimits:
-        """The default limits overlaid with the account's own."""
+        """The default limits overlaid with the keys the account sets itself.
+
+        A key the account leaves out or sets to null keeps the default. `restricted_symbols` adds up:
+        an account is restricted in the default's symbols and in its own.
+        """
         own = self.accounts.get(account)
         if own is None:
             return self.default
-        merged = self.default.model_dump() | own.model_dump(exclude_none=True)
+        merged = self.default.model_dump() | own.model_dump(exclude_unset=True, exclude_none=True)
+        merged["restricted_symbols"] = tuple(
+            dict.fromkeys((*self.default.restricted_symbols, *own.restricted_symbols))
+        )
         return RiskLimits(**merged)
 
 

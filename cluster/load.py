@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from cluster.client import TradingClient
+from cluster.errors import BrokerUnavailable
 from cluster.outcome import OrderStatus
 from messages import NewOrder
 
@@ -154,7 +155,16 @@ async def run_load(client: TradingClient, orders: list[NewOrder], rate: float = 
 
     async def _send(order: NewOrder) -> None:
         async with gate:
-            await client.submit(order)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    await client.submit(order)
+                    break
+                except BrokerUnavailable:
+                    # Safe to send again: the same order id is the same order.
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
         if on_sent:
             on_sent(1)
 

@@ -1,0 +1,150 @@
+"""`trade audit`: check the invariants from the streams and the venue's own record (the drop copy).
+
+- every received order has exactly one terminal outcome (rejected, filled, canceled, venue-rejected);
+- no order was approved, or a venue execution published, twice;
+- each venue execution (drop copy) appears exactly once in executions.*, and nothing else does;
+- allocations sum to the filled quantity of every order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from cluster.streams import decoded, read_stream
+from messages import (
+    AllocationCompleted,
+    OrderApproved,
+    OrderCanceled,
+    OrderFilled,
+    OrderReceived,
+    OrderRejected,
+    OrderVenueRejected,
+)
+from messages.venue import ExecReport
+
+__all__ = ["AuditReport", "Violation", "audit", "check"]
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    order_id: str
+    detail: str
+
+
+@dataclass
+class AuditReport:
+    orders: int = 0
+    settled: int = 0
+    in_flight: int = 0
+    filled: int = 0
+    rejected: int = 0
+    executions: int = 0
+    allocations: int = 0
+    dead_letters: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(v.kind for v in self.violations))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["violation_counts"] = self.counts()
+        return data
+
+
+def check(received: list[tuple[int, OrderReceived]], approved: list[OrderApproved],
+          rejected: list[OrderRejected], executions: list[Any], allocations: list[AllocationCompleted],
+          dropcopy: list[ExecReport], now_ns: int, grace_s: float = 30.0, dead_letters: int = 0) -> AuditReport:
+    """Pure: the invariants over already-decoded events. `received` holds (ts_ns, event)."""
+    report = AuditReport(orders=len({o.order_id for _, o in received}), dead_letters=dead_letters)
+    add = report.violations.append
+    terminal: dict[str, int] = defaultdict(int)
+    filled: dict[str, int] = defaultdict(int)
+    allocated: dict[str, int] = defaultdict(int)
+
+    for oid, n in Counter(a.order_id for a in approved).items():
+        if n > 1:
+            add(Violation("approved_twice", oid, f"{n} OrderApproved events"))
+    for r in rejected:
+        terminal[r.order_id] += 1
+    fill_ids: Counter[str] = Counter()
+    order_of: dict[str, str] = {}
+    for ev in executions:
+        if isinstance(ev, OrderFilled):
+            fill_ids[ev.exec_id] += 1
+            order_of[ev.exec_id] = ev.order_id
+            filled[ev.order_id] += ev.last_qty
+            terminal[ev.order_id] += ev.leaves_qty == 0
+        elif isinstance(ev, OrderCanceled | OrderVenueRejected):
+            terminal[ev.order_id] += 1
+    report.executions = sum(fill_ids.values())
+    venue_fills = {r.exec_id: r for r in dropcopy if r.kind == "fill"}
+    for exec_id, n in fill_ids.items():
+        if n > 1:
+            add(Violation("execution_duplicated", order_of[exec_id], f"exec {exec_id} published {n} times"))
+        if exec_id not in venue_fills:
+            add(Violation("execution_unknown_to_venue", order_of[exec_id],
+                          f"exec {exec_id} is not in the venue's drop copy"))
+    for exec_id, rep in venue_fills.items():
+        if exec_id not in fill_ids:
+            add(Violation("execution_missing", rep.cl_ord_id, f"venue exec {exec_id} never reached executions.*"))
+
+    alloc_execs: Counter[str] = Counter()
+    for a in allocations:
+        alloc_execs[a.exec_id] += 1
+        order_of[a.exec_id] = a.order_id
+        allocated[a.order_id] += sum(line.qty for line in a.delta)
+    report.allocations = sum(alloc_execs.values())
+    for exec_id, n in alloc_execs.items():
+        if n > 1:
+            add(Violation("allocation_duplicated", order_of[exec_id], f"exec {exec_id} allocated {n} times"))
+    for oid in set(filled) | set(allocated):
+        if filled.get(oid, 0) != allocated.get(oid, 0):
+            detail = f"filled {filled.get(oid, 0)}, allocated {allocated.get(oid, 0)}"
+            add(Violation("allocation_mismatch", oid, detail))
+
+    grace_ns = int(grace_s * 1e9)
+    first_seen = {}
+    for ts, order in received:
+        first_seen.setdefault(order.order_id, ts)
+    for oid, ts in first_seen.items():
+        n = terminal.get(oid, 0)
+        if n == 1:
+            report.settled += 1
+        elif n > 1:
+            add(Violation("terminal_twice", oid, f"{n} terminal outcomes"))
+        elif now_ns - ts < grace_ns:
+            report.in_flight += 1
+        else:
+            add(Violation("no_outcome", oid, f"no terminal outcome {(now_ns - ts) / 1e9:.0f}s after it was received"))
+    for oid in terminal:
+        if oid not in first_seen:
+            add(Violation("outcome_without_order", oid, "an outcome for an order that was never received"))
+    report.filled = sum(1 for oid, q in filled.items() if q > 0)
+    report.rejected = len({r.order_id for r in rejected})
+    return report
+
+
+async def audit(js: JetStreamContext, grace_s: float = 30.0) -> AuditReport:
+    """Read every stream and the drop copies, then check the invariants."""
+    received = [(env.ts, ev) for _, env, ev in decoded(await read_stream(js, "ORDERS_RECEIVED"))
+                if isinstance(ev, OrderReceived)]
+    approved = [ev for _, _, ev in decoded(await read_stream(js, "ORDERS_APPROVED")) if isinstance(ev, OrderApproved)]
+    rejected = [ev for _, _, ev in decoded(await read_stream(js, "ORDERS_REJECTED")) if isinstance(ev, OrderRejected)]
+    executions = [ev for _, _, ev in decoded(await read_stream(js, "EXECUTIONS"))]
+    allocations = [ev for _, _, ev in decoded(await read_stream(js, "ALLOCATIONS"))
+                   if isinstance(ev, AllocationCompleted)]
+    dropcopy = [ExecReport.model_validate_json(m.data) for m in await read_stream(js, "VENUE")]
+    dead = len(await read_stream(js, "DLQ"))
+    return check(received, approved, rejected, executions, allocations, dropcopy, time.time_ns(), grace_s, dead)
