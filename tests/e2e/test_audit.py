@@ -36,7 +36,7 @@ async def test_the_audit_catches_a_venue_execution_published_twice(deployed):
     await _run_orders(deployed)
     nc = await connect(deployed.nats.url, name="plant")
     js = nc.jetstream()
-    msg, env, fill = next((m, e, ev) for m, e, ev in decoded(await read_stream(js, "EXECUTIONS"))
+    msg, fill = next((m, ev) for m, _, ev in decoded(await read_stream(js, "EXECUTIONS"))
                           if isinstance(ev, OrderFilled))
     planted = wrap(fill, event_id=uuid.uuid4())  # the same execution under a new event id: a double execution
     await js.publish(msg.subject, encode(planted), headers={MSG_ID_HEADER: str(planted.event_id)})
