@@ -9,7 +9,7 @@ A limit that is None is not checked; a value exactly at a limit passes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import Protocol
 
 from cluster.config import RiskLimits
@@ -122,15 +122,17 @@ def collar(order: OrderSpec, limits: RiskLimits, reference_price: Decimal | None
     band = reference_price * pct / 100
     if abs(order.price - reference_price) <= band:
         return None
-    deviation = abs(order.price - reference_price) * 100 / reference_price
+    # percent off the reference, rounded up to 4 places so a rejected value never reads as the limit
+    exact = abs(order.price - reference_price) * 100 / reference_price
+    deviation = format(exact.quantize(Decimal("0.0001"), rounding=ROUND_UP).normalize(), "f")
     return Rejection(
         rule="collar",
         reason=(
-            f"price {order.price} is {deviation:.4f}% from reference {reference_price}, outside the "
+            f"price {order.price} is {deviation}% from reference {reference_price}, outside the "
             f"collar of {pct}% ({reference_price - band} to {reference_price + band})"
         ),
         limit=str(pct),
-        value=f"{deviation:.4f}",
+        value=deviation,
     )
 
 

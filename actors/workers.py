@@ -23,7 +23,7 @@ from actors.risk import RiskHandler
 from actors.stage import StageHandler
 from actors.venue_sim import VenueSession
 from cluster.config import SystemConfig
-from cluster.nats_conn import connect
+from cluster.nats_conn import connect_retrying
 from cluster.topology import consumer_specs
 
 __all__ = ["StageWorker", "VenueWorker"]
@@ -86,7 +86,7 @@ class StageWorker(_Base):
             for loop in self.loops:
                 loop.wake()
 
-        nc = await connect(self.cfg.nats.url, name=self.name, on_reconnected=_woken)
+        nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_reconnected=_woken)
         js = nc.jetstream()
         handler = self._handler(nc)
         seen = RecentIds()
@@ -132,7 +132,7 @@ class VenueWorker(_Base):
         self.session: VenueSession | None = None
 
     async def run(self) -> dict[str, Any]:
-        nc = await connect(self.cfg.nats.url, name=self.name)
+        nc = await connect_retrying(self.cfg.nats.url, name=self.name)
         try:
             self.session = VenueSession(nc, nc.jetstream(), self.venue)
             restored = await self.session.restore()

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import nats
 from nats.aio.client import Client
 
-__all__ = ["BrokerUnavailable", "connect"]
+__all__ = ["BrokerUnavailable", "connect", "connect_retrying"]
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +49,15 @@ async def connect(
         ), timeout=connect_timeout)
     except Exception as exc:  # nats raises several types (NoServersError, OSError, TimeoutError)
         raise BrokerUnavailable(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from exc
+
+
+async def connect_retrying(url: str, *, name: str, on_reconnected: Callable[[], Awaitable[None]] | None = None,
+                           retry_every: float = 0.2) -> Client:
+    """Connect, waiting for the broker as long as it takes (a stage started during an outage waits
+    for the broker instead of failing, which would count against its supervisor's intensity)."""
+    while True:
+        try:
+            return await connect(url, name=name, connect_timeout=2.0, on_reconnected=on_reconnected)
+        except BrokerUnavailable as exc:
+            log.info("%s: %s; retrying", name, exc)
+            await asyncio.sleep(retry_every)

@@ -30,7 +30,7 @@ class Backoff:
         """The delay before the restart that follows a failure at `now`."""
         if self._started_at is not None and now - self._started_at >= self._cfg.reset_after:
             self._attempt = 0
-        base = min(self._cfg.max, self._cfg.min * (2 ** self._attempt))
+        base = min(self._cfg.max, self._cfg.min * (2 ** min(self._attempt, 64)))
         self._attempt += 1
         spread = base * self._cfg.jitter
         return max(0.0, min(self._cfg.max, base + self._rng.uniform(-spread, spread)))

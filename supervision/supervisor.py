@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SUPERVISOR_NAME = "supervisor"
 READY_TIMEOUT_S = 60.0
+SHUTDOWN_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -75,6 +76,8 @@ class Supervisor:
         self._lock = asyncio.Lock()
         self._stopping = False
         self._rng = random.Random()
+        self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self._publisher: asyncio.Task[None] | None = None
 
     # ---- public API -------------------------------------------------------------------------
     async def apply(self, cfg_json: str) -> dict[str, Any]:
@@ -113,6 +116,25 @@ class Supervisor:
             ],
         }
 
+    async def stop_children(self, prefix: str) -> list[str]:
+        """Operator stop (e.g. prefix "risk-"): each child drains its batch in hand and stops; its input
+        waits durably in its stream until `start_children`. Not a failure: nothing is restarted."""
+        async with self._lock:
+            chosen = [c for c in reversed(list(self.children.values()))
+                      if c.spec.id.startswith(prefix) and c.state == "running"]
+            for child in chosen:
+                await self._stop_child(child)
+            return [c.spec.id for c in chosen]
+
+    async def start_children(self, prefix: str) -> list[str]:
+        async with self._lock:
+            chosen = [c for c in self.children.values() if c.spec.id.startswith(prefix) and c.state == "stopped"]
+            for child in chosen:
+                await self._start(child)
+                await self._emit(ChildStarted, child, "started by operator")
+                child.watcher = asyncio.create_task(self._watch(child), name=f"watch-{child.spec.id}")
+            return [c.spec.id for c in chosen]
+
     async def stats(self) -> dict[str, Any]:
         """Each running child's own counters (per consumer for stages)."""
         out: dict[str, Any] = {}
@@ -146,7 +168,17 @@ class Supervisor:
                                                            spec.kwargs["durables"], spec.kwargs.get("venue"))
         child.handle = handle
         child.run_ref = handle.run.remote()
-        info = await asyncio.wait_for(handle.ready.remote(), READY_TIMEOUT_S)
+        ready = asyncio.ensure_future(handle.ready.remote())
+        running = asyncio.ensure_future(child.run_ref)
+        done, _ = await asyncio.wait({ready, running}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            ready.cancel()
+            raise TimeoutError(f"{spec.id} was not ready within {READY_TIMEOUT_S:.0f}s")
+        if ready not in done:  # run() ended before the child was ready: it failed to start
+            ready.cancel()
+            running.result()
+            raise RuntimeError(f"{spec.id} stopped before it was ready")
+        info = ready.result()
         child.pid, child.node = info["pid"], info["node"]
         child.state = "running"
         child.backoff.started(time.monotonic())
@@ -189,27 +221,45 @@ class Supervisor:
     async def _stop_children(self) -> None:
         self._stopping = True
         for child in reversed(list(self.children.values())):
-            if child.watcher is not None:
-                child.watcher.cancel()
-            if child.handle is not None:
-                with contextlib.suppress(Exception):
-                    await child.handle.stop.remote()
-                    await asyncio.wait_for(child.run_ref, 10.0)
-                with contextlib.suppress(Exception):
-                    ray.kill(child.handle, no_restart=True)
-            child.state = "stopped"
+            await self._stop_child(child)
         self.children.clear()
 
+    async def _stop_child(self, child: _Child) -> None:
+        """Drain (stop fetching, finish and ack the batch in hand) within the timeout, then kill."""
+        if child.watcher is not None:
+            child.watcher.cancel()
+            child.watcher = None
+        if child.handle is not None:
+            with contextlib.suppress(Exception):
+                await child.handle.stop.remote()
+                await asyncio.wait_for(child.run_ref, SHUTDOWN_TIMEOUT_S)
+            with contextlib.suppress(Exception):
+                ray.kill(child.handle, no_restart=True)
+        child.state = "stopped"
+
     async def _emit(self, cls: type[SupervisionEvent], child: _Child, detail: str, **extra: Any) -> None:
+        """Queue a supervision event; it is published in order, retried while the broker is away."""
         event = cls(path=f"{self.path}.{child.spec.id}", child=child.spec.id, detail=detail, pid=child.pid,
                     node=child.node, **extra)
         envelope = wrap(event, event_id=uuid.uuid4())
-        subject = subjects.supervision(f"{self.path}.{child.spec.id}")
-        try:
-            await self._nc.jetstream().publish(subject, encode(envelope),
-                                               headers={MSG_ID_HEADER: str(envelope.event_id)}, timeout=2.0)
-        except Exception as exc:  # supervision must go on when the broker is down
-            log.warning("could not publish %s for %s: %r", envelope.type, child.spec.id, exc)
+        if self._events.full():
+            log.error("supervision event queue full; dropping %s for %s", envelope.type, child.spec.id)
+            return
+        self._events.put_nowait((subjects.supervision(f"{self.path}.{child.spec.id}"), envelope))
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_events(), name="supervision-events")
+
+    async def _publish_events(self) -> None:
+        while True:
+            subject, envelope = await self._events.get()
+            while True:
+                try:
+                    await self._nc.jetstream().publish(subject, encode(envelope), timeout=2.0,
+                                                       headers={MSG_ID_HEADER: str(envelope.event_id)})
+                    break
+                except Exception as exc:  # the broker is away: the same id again is deduplicated
+                    log.warning("supervision event %s not yet published: %r", envelope.type, exc)
+                    await asyncio.sleep(0.5)
 
 
 def _failed_ref(exc: Exception) -> asyncio.Future[None]:

@@ -129,3 +129,129 @@ def test_loading_a_yaml_list_raises_config_error(tmp_path: Path) -> None:
     path.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_config(path)
+
+
+# --- risk limits and allocation profiles -----------------------------------------------------------
+
+
+def test_the_new_risk_limits_load() -> None:
+    config = parse_config(
+        {
+            "risk": {
+                "default": {
+                    "max_order_qty": 10000,
+                    "collar_pct": 5,
+                    "max_position": 50000,
+                    "max_gross_exposure": "2500000.50",
+                    "max_orders_per_window": 100,
+                    "rate_window": "250ms",
+                    "restricted_symbols": ["TSLA", "BRK.B"],
+                }
+            }
+        }
+    )
+    assert config.risk.default == RiskLimits(
+        max_order_qty=10000,
+        collar_pct=Decimal(5),
+        max_position=50000,
+        max_gross_exposure=Decimal("2500000.50"),
+        max_orders_per_window=100,
+        rate_window=0.25,
+        restricted_symbols=("TSLA", "BRK.B"),
+    )
+
+
+def test_the_new_risk_limits_are_off_by_default() -> None:
+    limits = parse_config(None).risk.default
+    assert (limits.collar_pct, limits.max_position, limits.max_gross_exposure, limits.max_orders_per_window) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (limits.rate_window, limits.restricted_symbols) == (1.0, ())
+
+
+def test_an_account_keeps_the_default_keys_it_does_not_set_and_adds_restricted_symbols() -> None:
+    config = parse_config(
+        {
+            "risk": {
+                "default": {"rate_window": "2s", "max_orders_per_window": 10, "restricted_symbols": ["TSLA"]},
+                "accounts": {"ACC1": {"max_orders_per_window": 5, "restricted_symbols": ["GME"]}},
+            }
+        }
+    )
+    limits = config.risk.limits_for("ACC1")
+    assert (limits.rate_window, limits.max_orders_per_window) == (2.0, 5)
+    assert limits.restricted_symbols == ("TSLA", "GME")
+
+
+@pytest.mark.parametrize(
+    ("limits", "path"),
+    [
+        ({"collar_pct": 0}, "risk.default.collar_pct"),
+        ({"collar_pct": -5}, "risk.default.collar_pct"),
+        ({"collar_pct": "wide"}, "risk.default.collar_pct"),
+        ({"max_position": 0}, "risk.default.max_position"),
+        ({"max_position": 1.5}, "risk.default.max_position"),
+        ({"max_gross_exposure": -1}, "risk.default.max_gross_exposure"),
+        ({"max_gross_exposure": "NaN"}, "risk.default.max_gross_exposure"),
+        ({"max_orders_per_window": 0}, "risk.default.max_orders_per_window"),
+        ({"rate_window": "0s"}, "risk.default.rate_window"),
+        ({"rate_window": "2h"}, "risk.default.rate_window"),
+        ({"rate_window": "soon"}, "risk.default.rate_window"),
+        ({"restricted_symbols": ["tsla"]}, "risk.default.restricted_symbols.0"),
+        ({"restricted_symbols": "TSLA"}, "risk.default.restricted_symbols"),
+    ],
+)
+def test_a_bad_risk_limit_is_rejected_naming_its_key(limits: dict[str, Any], path: str) -> None:
+    with pytest.raises(ConfigError, match=rf"\n  {re.escape(path)}: "):
+        parse_config({"risk": {"default": limits}})
+
+
+def test_a_bad_account_limit_is_rejected_naming_the_account() -> None:
+    with pytest.raises(ConfigError, match=r"risk\.accounts\.ACC1\.max_position"):
+        parse_config({"risk": {"accounts": {"ACC1": {"max_position": -1}}}})
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ({"method": "ratio", "split": {"A": 2, "B": 1}}, {"A": Decimal(2), "B": Decimal(1)}),
+        ({"method": "fixed", "split": {"A": 500, "B": 300}, "odd_lot_account": "HOUSE"},
+         {"A": Decimal(500), "B": Decimal(300)}),
+        ({"method": "percent", "split": {"A": 50, "B": 50}, "lot": 100, "odd_lot_account": "ODD"},
+         {"A": Decimal(50), "B": Decimal(50)}),
+    ],
+)
+def test_allocation_profiles_of_every_method_load(profile: dict[str, Any], expected: dict[str, Decimal]) -> None:
+    loaded = parse_config({"allocation_profiles": {"FUND": profile}}).allocation_profiles["FUND"]
+    assert loaded.split == expected
+    assert loaded.method.value == profile["method"]
+    assert loaded.odd_lot_account == profile.get("odd_lot_account")
+
+
+def test_an_existing_profile_without_odd_lot_account_still_loads() -> None:
+    profile = load_config(EXAMPLES / "local.yaml").allocation_profiles["FUND3"]
+    assert (profile.method.value, profile.lot, profile.odd_lot_account) == ("percent", 1, None)
+
+
+@pytest.mark.parametrize(
+    ("profile", "path", "message"),
+    [
+        ({"method": "ratio", "split": {"A": "1.5", "B": 1}}, "split", "positive whole number"),
+        ({"method": "ratio", "split": {"A": 0, "B": 1}}, "split", "positive whole number"),
+        ({"method": "ratio", "split": {}}, "split", "at least one account"),
+        ({"method": "fixed", "split": {"A": -100}}, "split", "positive whole number"),
+        ({"method": "fixed", "split": {"A": "10.5"}}, "split", "positive whole number"),
+        ({"method": "fixed", "split": {"A": 100}, "lot": 100}, "lot", "lot must be 1 with method fixed"),
+        ({"method": "percent", "split": {"A": 110, "B": -10}}, "split", "must be positive"),
+        ({"method": "percent", "split": {"A": 60, "B": 60}}, "split", "must sum to 100"),
+        ({"method": "pro_rata", "split": {"A": 100}}, "method", "Input should be"),
+        ({"split": {"A": 100}, "odd_lot_account": "no spaces"}, "odd_lot_account", "pattern"),
+        ({"split": {"A": 100}, "lot": 0}, "lot", "greater than or equal to 1"),
+    ],
+)
+def test_a_bad_allocation_profile_is_rejected_naming_its_key(profile: dict[str, Any], path: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"allocation_profiles\.FUND\.{path}: .*{message}"):
+        parse_config({"allocation_profiles": {"FUND": profile}})
