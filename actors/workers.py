@@ -19,6 +19,7 @@ from actors.allocator import AllocatorHandler
 from actors.faults import FaultPoints
 from actors.gateway import GatewayHandler
 from actors.loop import ConsumerLoop, RecentIds
+from actors.positions_projection import PositionsProjection
 from actors.risk import RiskHandler
 from actors.stage import StageHandler
 from actors.venue_sim import VenueSession
@@ -26,7 +27,7 @@ from cluster.config import SystemConfig
 from cluster.nats_conn import connect_retrying
 from cluster.topology import consumer_specs
 
-__all__ = ["StageWorker", "VenueWorker"]
+__all__ = ["PositionsWorker", "StageWorker", "VenueWorker"]
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +148,28 @@ class VenueWorker(_Base):
 
     def stats(self) -> dict[str, Any]:
         return {"served": self.session.served if self.session else 0}
+
+
+@ray.remote(max_restarts=0, max_concurrency=64)
+class PositionsWorker(_Base):
+    """The positions projection (event sourced from executions, with snapshots)."""
+
+    def __init__(self, cfg_json: str, name: str) -> None:
+        super().__init__(cfg_json, name)
+        self.projection: PositionsProjection | None = None
+
+    async def run(self) -> dict[str, Any]:
+        nc = await connect_retrying(self.cfg.nats.url, name=self.name)
+        try:
+            self.projection = PositionsProjection(nc, nc.jetstream())
+            await self.projection.start()
+            self._ready.set()
+            await self._stop.wait()
+            await self.projection.stop()
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.drain()
+        return self.stats()
+
+    def stats(self) -> dict[str, Any]:
+        return {"seq": self.projection.seq if self.projection else 0}

@@ -3,7 +3,8 @@
 - every received order has exactly one terminal outcome (rejected, filled, canceled, venue-rejected);
 - no order was approved, or a venue execution published, twice;
 - each venue execution (drop copy) appears exactly once in executions.*, and nothing else does;
-- allocations sum to the filled quantity of every order.
+- allocations sum to the filled quantity of every order;
+- the live positions projection equals a replay of the executions it has folded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from cluster.streams import decoded, read_stream
@@ -47,6 +49,7 @@ class AuditReport:
     executions: int = 0
     allocations: int = 0
     dead_letters: int = 0
+    positions_checked: bool = False
     violations: list[Violation] = field(default_factory=list)
 
     @property
@@ -136,8 +139,9 @@ def check(received: list[tuple[int, OrderReceived]], approved: list[OrderApprove
     return report
 
 
-async def audit(js: JetStreamContext, grace_s: float = 30.0) -> AuditReport:
-    """Read every stream and the drop copies, then check the invariants."""
+async def audit(js: JetStreamContext, grace_s: float = 30.0, nc: Client | None = None) -> AuditReport:
+    """Read every stream and the drop copies, then check the invariants. With `nc`, also check that
+    the live positions projection equals a replay of the executions it has folded."""
     received = [(env.ts, ev) for _, env, ev in decoded(await read_stream(js, "ORDERS_RECEIVED"))
                 if isinstance(ev, OrderReceived)]
     approved = [ev for _, _, ev in decoded(await read_stream(js, "ORDERS_APPROVED")) if isinstance(ev, OrderApproved)]
@@ -147,4 +151,17 @@ async def audit(js: JetStreamContext, grace_s: float = 30.0) -> AuditReport:
                    if isinstance(ev, AllocationCompleted)]
     dropcopy = [ExecReport.model_validate_json(m.data) for m in await read_stream(js, "VENUE")]
     dead = len(await read_stream(js, "DLQ"))
-    return check(received, approved, rejected, executions, allocations, dropcopy, time.time_ns(), grace_s, dead)
+    report = check(received, approved, rejected, executions, allocations, dropcopy, time.time_ns(), grace_s, dead)
+    if nc is not None:
+        from cluster.positions import ProjectionUnavailable, verify
+
+        try:
+            result = await verify(nc)
+        except ProjectionUnavailable as exc:
+            report.violations.append(Violation("positions_unavailable", "-", str(exc)))
+        else:
+            report.positions_checked = True
+            for diff in result.differences():
+                report.violations.append(Violation("positions_differ", diff["account"],
+                                                   f"{diff['symbol']}: live {diff['live']} rebuilt {diff['rebuilt']}"))
+    return report

@@ -12,6 +12,7 @@ from typing import Any
 
 from cluster.config import ConfigError, SystemConfig, load_config
 from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
+from cluster.positions import ProjectionUnavailable
 from cluster.stack import LocalStack, load_state
 
 __all__ = ["main"]
@@ -264,7 +265,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                            reconnect_forever=False)
         try:
             with console.status("reading the streams ..."):
-                report = await audit(nc.jetstream(), grace_s=args.grace)
+                report = await audit(nc.jetstream(), grace_s=args.grace, nc=nc)
         finally:
             await nc.close()
         if args.json:
@@ -286,6 +287,67 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
 
     return asyncio.run(_run())
+
+
+def _with_nats(args: argparse.Namespace, work: Any) -> int:
+    from cluster.nats_conn import connect
+
+    cfg = _config(args)
+
+    async def _run() -> int:
+        nc = await connect(cfg.nats.url, name=f"trade-{args.command}", connect_timeout=cfg.nats.connect_timeout,
+                           reconnect_forever=False)
+        try:
+            return await work(nc)
+        finally:
+            await nc.close()
+
+    return asyncio.run(_run())
+
+
+def cmd_positions(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from cluster.positions import query_positions
+    from cluster.render import console, print_json
+
+    async def work(nc: Any) -> int:
+        live = await query_positions(nc, account=args.account)
+        if args.json:
+            print_json(live)
+            return 0
+        table = Table(title=f"positions (through executions seq {live['seq']})")
+        for col in ("account", "symbol", "quantity", "avg cost", "realised P&L"):
+            table.add_column(col, justify="right" if col != "account" and col != "symbol" else "left")
+        for row in live["positions"]:
+            table.add_row(row["account"], row["symbol"], str(row["quantity"]), row["avg_cost"], row["realised"])
+        console.print(table)
+        return 0
+
+    return _with_nats(args, work)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from cluster.positions import verify
+    from cluster.render import console, print_json
+
+    async def work(nc: Any) -> int:
+        with console.status("replaying executions ..."):
+            result = await verify(nc, from_snapshot=args.from_snapshot)
+        if args.json:
+            print_json({"equal": result.equal, "seq": result.seq, "from_snapshot_seq": result.from_snapshot_seq,
+                        "positions": len(result.rebuilt_rows), "differences": result.differences()})
+        else:
+            origin = f"snapshot at seq {result.from_snapshot_seq}" if args.from_snapshot else "the start"
+            console.print(f"replayed executions from {origin} through seq {result.seq}: "
+                          f"{len(result.rebuilt_rows)} positions")
+            for diff in result.differences():
+                console.print(f"[red]differs[/red] {diff}")
+            console.print("[green]the rebuild equals the live projection[/green]" if result.equal
+                          else "[red]the rebuild differs from the live projection[/red]")
+        return 0 if result.equal else 1
+
+    return _with_nats(args, work)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -345,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--grace", type=float, default=30.0,
                        help="seconds an order may be in flight before a missing outcome is a violation")
 
+    positions = sub.add_parser("positions", parents=[common], help="positions and P&L per account and symbol")
+    positions.add_argument("--account")
+    rebuild = sub.add_parser("rebuild", help="replay the log into a projection and compare with the live one")
+    rebuild_sub = rebuild.add_subparsers(dest="projection", required=True)
+    rebuild_positions = rebuild_sub.add_parser("positions", parents=[common])
+    rebuild_positions.add_argument("--from-snapshot", action="store_true", help="start at the last snapshot")
+
     demo = sub.add_parser("demo", parents=[common], help="start everything, run 1,000 orders with a crash, stop")
     demo.add_argument("--orders", type=int, default=1000)
     demo.add_argument("--rate", type=float, default=250.0)
@@ -352,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
-            "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "demo": cmd_demo}
+            "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "positions": cmd_positions,
+            "rebuild": cmd_rebuild, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (BrokerUnavailable, PublishRejected) as exc:
+    except (BrokerUnavailable, PublishRejected, ProjectionUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except OrderTimeout as exc:

@@ -18,6 +18,7 @@ from nats.js.api import (
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from actors.applied import APPLIED_BUCKET
+from actors.positions_projection import POSITIONS_BUCKET
 from cluster.config import DeliveryConfig, SystemConfig
 from messages import subjects
 
@@ -98,6 +99,9 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
                                             max_bytes=cfg.nats.max_bytes, storage=StorageType.FILE,
                                             replicas=cfg.nats.stream_replicas,
                                             description="event ids each consumer has applied"))
+    await _ensure_bucket(js, KeyValueConfig(bucket=POSITIONS_BUCKET, history=5, storage=StorageType.FILE,
+                                            replicas=cfg.nats.stream_replicas,
+                                            description="positions projection snapshots"))
 
 
 async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:

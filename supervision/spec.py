@@ -15,6 +15,7 @@ __all__ = ["ChildKind", "ChildSpec", "Restart", "child_specs", "partitions_of_re
 class ChildKind(StrEnum):
     STAGE = "stage"
     VENUE = "venue"
+    PROJECTION = "projection"
 
 
 class Restart(StrEnum):
@@ -38,7 +39,7 @@ def partitions_of_replica(partitions: int, replicas: int, index: int) -> list[in
 
 
 def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
-    """Start order: venues, gateways, risk replicas, allocator replicas (shutdown is the reverse)."""
+    """Start order: venues, gateways, risk replicas, allocator replicas, positions (shutdown: reverse)."""
     specs: list[ChildSpec] = []
     durables = {(c.stage, c.partition if c.partition is not None else c.durable): c.durable
                 for c in consumer_specs(cfg)}
@@ -54,4 +55,5 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
             if owned:
                 specs.append(ChildSpec(f"{stage}-{i}", ChildKind.STAGE, scfg.num_cpus,
                                        {"stage": stage, "durables": owned}))
+    specs.append(ChildSpec("positions", ChildKind.PROJECTION, cfg.stages.allocator.num_cpus))
     return specs

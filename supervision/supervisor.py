@@ -17,7 +17,7 @@ from typing import Any
 
 import ray
 
-from actors.workers import StageWorker, VenueWorker
+from actors.workers import PositionsWorker, StageWorker, VenueWorker
 from cluster.config import SystemConfig
 from cluster.nats_conn import connect
 from messages import (
@@ -163,6 +163,8 @@ class Supervisor:
         options = {"num_cpus": spec.num_cpus, "name": name}
         if spec.kind is ChildKind.VENUE:
             handle = VenueWorker.options(**options).remote(self.cfg_json, name, spec.kwargs["venue"])
+        elif spec.kind is ChildKind.PROJECTION:
+            handle = PositionsWorker.options(**options).remote(self.cfg_json, name)
         else:
             handle = StageWorker.options(**options).remote(self.cfg_json, name, spec.kwargs["stage"],
                                                            spec.kwargs["durables"], spec.kwargs.get("venue"))

@@ -25,7 +25,7 @@ async def _run_orders(cfg, n: int = 60) -> None:
 async def test_the_audit_of_a_clean_run_reports_no_violation(deployed):
     await _run_orders(deployed)
     nc = await connect(deployed.nats.url, name="audit")
-    report = await audit(nc.jetstream(), grace_s=0)
+    report = await audit(nc.jetstream(), grace_s=0, nc=nc)
     await nc.close()
     assert report.ok, report.violations[:5]
     assert report.orders == 60 and report.settled == 60

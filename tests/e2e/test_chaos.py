@@ -63,7 +63,7 @@ async def test_random_stage_kills_and_a_broker_restart_lose_nothing_and_duplicat
     assert report.lost == 0, report.lost_order_ids[:10]
 
     nc = await connect(cfg.nats.url, name="audit")
-    result = await audit(nc.jetstream(), grace_s=0)
+    result = await audit(nc.jetstream(), grace_s=0, nc=nc)
     await nc.close()
     assert result.orders == ORDERS
     assert result.ok, result.violations[:10]
