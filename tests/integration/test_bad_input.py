@@ -93,3 +93,21 @@ async def test_the_client_raises_broker_unavailable_instead_of_hanging():
         async with TradingClient(f"nats://127.0.0.1:{free_port()}", 4, connect_timeout=1.0):
             pass
     assert time.monotonic() - started < 10
+
+
+async def test_the_client_raises_publish_rejected_when_the_orders_stream_is_full(nats_server):
+    from cluster.errors import PublishRejected
+
+    cfg = small_config(nats_server.url)
+    cfg = cfg.model_copy(update={"nats": cfg.nats.model_copy(update={"max_bytes": 4096})})
+    nc = await connect(nats_server.url, name="setup")
+    await ensure_topology(nc.jetstream(), cfg)
+    await nc.close()
+    async with TradingClient(nats_server.url, cfg.partitions) as client:
+        stored = 0
+        with pytest.raises(PublishRejected, match="refused by the broker"):
+            for i in range(100):
+                await client.place_order("ACC2", "AAPL", "BUY", 1, "10", order_id=f"FULL-{i}")
+                stored += 1
+    assert 0 < stored < 100
+    assert await _received_count(nats_server.url) == stored, "what was accepted before is kept"
