@@ -59,11 +59,12 @@ async def test_random_stage_kills_and_a_broker_restart_lose_nothing_and_duplicat
         finally:
             stop.set()
             await chaos_task
-    assert "nats-server" in kills and len(kills) >= 5, kills
-    assert report.lost == 0, report.lost_order_ids[:10]
-
     nc = await connect(cfg.nats.url, name="audit")
     result = await audit(nc.jetstream(), grace_s=0, nc=nc)
     await nc.close()
+    tree = await supervisor.status.remote()
+    diagnosis = f"kills={kills} audit={result.counts()} tree={tree}"
+    assert "nats-server" in kills and len(kills) >= 5, diagnosis
+    assert report.lost == 0, f"{report.lost_order_ids[:5]} {diagnosis}"
     assert result.orders == ORDERS
     assert result.ok, result.violations[:10]

@@ -1,0 +1,261 @@
+"""A bare nats-py relay with the order path's shape, as the baseline the system is measured against.
+
+    driver -> relay.in.1 -> worker 1 -> relay.in.2 -> worker 2 -> relay.in.3 -> worker 3 -> relay.out -> driver
+
+Each `relay.in.<n>` subject has its own JetStream stream (file storage, limits retention, duplicate
+window; the same settings the system's streams use) and one durable pull consumer (`relay-<n>`, the
+same consumer settings the system's stages use). Each worker is its own OS process (run as
+`python -m bench.relay --url ... --index n`): it takes messages with the continuous pull of
+`actors.pull.PullConsumer` (the same one the stages use, batch 128), publishes each message to the
+next stream with `publish_async` and a deterministic `Nats-Msg-Id`, awaits every publish ack, and
+only then acks its input: the system's at-least-once shape without its decoding, dedupe, applied
+log, domain logic, Ray or supervision. The driver publishes into `relay.in.1` with awaited acks
+(as `TradingClient.submit` does) and an ordered push consumer on `relay.out` records each arrival.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+from nats.js import JetStreamContext  # noqa: E402
+from nats.js.api import (  # noqa: E402
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from actors.pull import PullConsumer  # noqa: E402
+
+__all__ = ["HOPS", "OUT_SUBJECT", "RelayDriver", "ensure_relay_topology", "in_subject", "stream_name"]
+
+HOPS = 3
+OUT_SUBJECT = "relay.out"
+OUT_STREAM = "RELAY_OUT"
+MSG_ID = "Nats-Msg-Id"
+RELAY_ID = "Relay-Id"
+PUBLISH_TIMEOUT_S = 5.0
+
+
+def in_subject(index: int) -> str:
+    return f"relay.in.{index}"
+
+
+def stream_name(index: int) -> str:
+    return f"RELAY_IN_{index}"
+
+
+def _next_subject(index: int, hops: int) -> str:
+    return in_subject(index + 1) if index < hops else OUT_SUBJECT
+
+
+async def ensure_relay_topology(js: JetStreamContext, hops: int = HOPS, max_bytes: int = 512 * 2**20) -> None:
+    """Streams relay.in.1..hops and relay.out, and a durable pull consumer on each relay.in stream."""
+    streams = [(stream_name(i), in_subject(i)) for i in range(1, hops + 1)] + [(OUT_STREAM, OUT_SUBJECT)]
+    for name, subject in streams:
+        await js.add_stream(StreamConfig(
+            name=name, subjects=[subject], retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
+            num_replicas=1, max_bytes=max_bytes, discard=DiscardPolicy.NEW, duplicate_window=120.0))
+    for i in range(1, hops + 1):
+        await js.add_consumer(stream_name(i), ConsumerConfig(
+            durable_name=f"relay-{i}", deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=5.0, max_deliver=5, max_ack_pending=1000, filter_subject=in_subject(i), max_waiting=64))
+
+
+# ---- worker process -------------------------------------------------------------------------------
+
+async def run_worker(url: str, index: int, hops: int, ready: Path, batch: int, parent_pid: int) -> dict[str, int]:
+    nc = await nats.connect(url, name=f"relay-{index}", max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream()
+    out = _next_subject(index, hops)
+    pull = PullConsumer(nc, stream_name(index), f"relay-{index}", batch=batch)
+    await pull.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stats = {"relayed": 0, "batches": 0, "publish_failures": 0, "redelivered": 0}
+    ready.write_text(str(os.getpid()))
+    try:
+        while not stop.is_set():
+            if os.getppid() != parent_pid:  # the benchmark died without stopping us: do not linger
+                break
+            msgs = await pull.next_batch(batch, timeout=0.5)
+            if not msgs:
+                continue
+            try:
+                futures = []
+                for m in msgs:
+                    rid = (m.headers or {}).get(RELAY_ID, "")
+                    if m.metadata.num_delivered > 1:
+                        stats["redelivered"] += 1
+                    futures.append(await js.publish_async(
+                        out, m.data, headers={MSG_ID: f"{rid}.{index}", RELAY_ID: rid}))
+                await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+            except Exception:
+                stats["publish_failures"] += 1
+                for m in msgs:  # nothing acked: redelivered and republished with the same ids
+                    with contextlib.suppress(Exception):
+                        await m.nak(delay=0.1)
+                continue
+            for m in msgs:
+                with contextlib.suppress(Exception):
+                    await m.ack()
+            stats["relayed"] += len(msgs)
+            stats["batches"] += 1
+    finally:
+        for m in await pull.stop():
+            with contextlib.suppress(Exception):
+                await m.nak()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.drain(), 5)
+    return stats
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.relay", description="one relay worker process")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--hops", type=int, default=HOPS)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--ready", required=True, help="file written once the worker consumes")
+    parser.add_argument("--parent-pid", type=int, default=os.getppid())
+    args = parser.parse_args(argv)
+    stats = asyncio.run(run_worker(args.url, args.index, args.hops, Path(args.ready), args.batch, args.parent_pid))
+    print(json.dumps({"worker": args.index, **stats}), file=sys.stderr, flush=True)
+    return 0
+
+
+# ---- driver (in the benchmark process) ------------------------------------------------------------
+
+class RelayDriver:
+    """Sends probes into relay.in.1 and records when each one comes out of relay.out.
+
+    Mirrors `cluster.load.run_load` + `TradingClient`: awaited publish per message, at most
+    `concurrency` in flight, paced at `rate`/s (0 = as fast as the broker takes them);
+    `placed_at` / `settled_at` hold monotonic ns per id, as the client's do.
+    """
+
+    def __init__(self, url: str, payload_bytes: int = 500, concurrency: int = 256,
+                 publish_timeout: float = PUBLISH_TIMEOUT_S) -> None:
+        self.url = url
+        self.payload_bytes = payload_bytes
+        self.concurrency = concurrency
+        self.publish_timeout = publish_timeout
+        self.placed_at: dict[str, int] = {}
+        self.settled_at: dict[str, int] = {}
+        self.duplicated: set[str] = set()
+        self._pending: set[str] = set()
+        self._all_settled = asyncio.Event()
+        self._on_settled: Callable[[int], None] | None = None
+        self._nc: nats.NATS | None = None
+
+    async def __aenter__(self) -> RelayDriver:
+        self._nc = await nats.connect(self.url, name="relay-driver", max_reconnect_attempts=-1,
+                                      reconnect_time_wait=0.1)
+        await self._nc.jetstream().subscribe(OUT_SUBJECT, cb=self._arrived, ordered_consumer=True,
+                                             deliver_policy=DeliverPolicy.NEW, idle_heartbeat=2.0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nc.drain(), 5)
+            self._nc = None
+
+    async def _arrived(self, msg: nats.aio.msg.Msg) -> None:
+        rid = (msg.headers or {}).get(RELAY_ID)
+        if rid is None:
+            return
+        if rid in self.settled_at:
+            self.duplicated.add(rid)
+            return
+        self.settled_at[rid] = time.monotonic_ns()
+        if rid in self._pending:
+            self._pending.discard(rid)
+            if self._on_settled:
+                self._on_settled(1)
+            if not self._pending:
+                self._all_settled.set()
+
+    def payload(self, rid: str, seq: int) -> bytes:
+        """A JSON envelope like the order's, padded to `payload_bytes`."""
+        body = {"event_id": str(uuid.uuid4()), "type": "RelayProbe", "version": 1, "correlation_id": rid,
+                "causation_id": None, "ts": time.time_ns(), "payload": {"seq": seq, "pad": ""}}
+        raw = json.dumps(body, separators=(",", ":"))
+        body["payload"]["pad"] = "x" * max(0, self.payload_bytes - len(raw))
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    async def run(self, n: int, rate: float = 0.0, timeout: float = 60.0, run_id: str | None = None,
+                  on_sent: Callable[[int], None] | None = None,
+                  on_settled: Callable[[int], None] | None = None) -> tuple[list[str], int, int]:
+        """Send `n` probes and wait for all of them (or `timeout`). Returns (ids, started_ns, sent_done_ns)."""
+        assert self._nc is not None
+        js = self._nc.jetstream()
+        run = run_id or f"R{uuid.uuid4().hex[:10]}"
+        ids = [f"{run}-{i:06d}" for i in range(n)]
+        self._pending = set(ids)
+        self._all_settled = asyncio.Event()
+        self._on_settled = on_settled
+        gate = asyncio.Semaphore(self.concurrency)
+        started = time.monotonic_ns()
+        t0 = time.monotonic()
+
+        async def _send(i: int, rid: str) -> None:
+            async with gate:
+                data = self.payload(rid, i)
+                deadline = time.monotonic() + timeout
+                self.placed_at.setdefault(rid, time.monotonic_ns())
+                while True:
+                    try:
+                        await js.publish(in_subject(1), data, timeout=self.publish_timeout,
+                                         headers={MSG_ID: f"{rid}.0", RELAY_ID: rid})
+                        break
+                    except Exception:
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.2)
+            if on_sent:
+                on_sent(1)
+
+        tasks = []
+        for i, rid in enumerate(ids):
+            if rate > 0:
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await gate.acquire()
+            gate.release()
+            tasks.append(asyncio.create_task(_send(i, rid)))
+        await asyncio.gather(*tasks)
+        sent_done = time.monotonic_ns()
+        for rid in ids:
+            if rid in self.settled_at:
+                self._pending.discard(rid)
+        if self._pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_settled.wait(), timeout)
+        self._on_settled = None
+        return ids, started, sent_done
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
