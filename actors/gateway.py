@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
+
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from actors.stage import Outgoing, TransientError
+from cluster.config import GatewayStage
 from messages import (
     Envelope,
     Event,
@@ -20,7 +26,11 @@ from messages import (
 )
 from messages.venue import ExecReport, NewOrderSingle, SessionReply
 
-__all__ = ["GatewayHandler", "report_to_event"]
+__all__ = ["VENUE_UNAVAILABLE", "GatewayHandler", "report_to_event"]
+
+log = logging.getLogger(__name__)
+
+VENUE_UNAVAILABLE = "VENUE_UNAVAILABLE"
 
 
 def report_to_event(report: ExecReport, order: OrderApproved, venue: str) -> Event:
@@ -46,28 +56,55 @@ class GatewayHandler:
     stage = "gateway"
     concurrent = True
 
-    def __init__(self, nc: Client, venue: str, partitions: int, call_timeout: float) -> None:
+    def __init__(self, nc: Client, venue: str, partitions: int, settings: GatewayStage,
+                 rng: random.Random | None = None) -> None:
         self._nc = nc
         self._venue = venue
         self._partitions = partitions
-        self._call_timeout = call_timeout
+        self._settings = settings
         self._session = subjects.venue_session(venue)
+        self._rng = rng or random.Random()
+
+    async def _send(self, request: NewOrderSingle) -> SessionReply:
+        try:
+            raw = await self._nc.request(self._session, request.model_dump_json().encode(),
+                                         timeout=self._settings.call_timeout)
+        except (NatsTimeout, TimeoutError, NoRespondersError) as exc:
+            raise TransientError(f"venue {self._venue} did not answer: {type(exc).__name__}") from exc
+        reply = SessionReply.model_validate_json(raw.data)
+        if not reply.ok:
+            raise TransientError(f"venue {self._venue} session error: {reply.error}")
+        return reply
+
+    async def _send_retrying(self, request: NewOrderSingle, approved_at_ns: int) -> SessionReply | None:
+        """Retry with exponential backoff and jitter (safe: the venue dedupes by client order id) until
+        the order has waited `max_hold`; None then. The consumer loop keeps the message in progress."""
+        delay = self._settings.retry_min
+        while True:
+            try:
+                return await self._send(request)
+            except TransientError as exc:
+                waited = (time.time_ns() - approved_at_ns) / 1e9
+                if waited + delay > self._settings.max_hold:
+                    log.warning("order %s: %s; giving up after %.1fs", request.cl_ord_id, exc, waited)
+                    return None
+                await asyncio.sleep(delay * self._rng.uniform(0.8, 1.2))
+                delay = min(delay * 2, self._settings.retry_max)
 
     async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
         if not isinstance(event, OrderApproved):
             raise TypeError(f"gateway takes OrderApproved, not {event.TYPE}")
         request = NewOrderSingle(cl_ord_id=event.order_id, symbol=event.symbol, side=event.side, qty=event.qty,
                                  price=event.price, order_type=event.order_type, tif=event.tif)
-        try:
-            raw = await self._nc.request(self._session, request.model_dump_json().encode(),
-                                         timeout=self._call_timeout)
-        except (NatsTimeout, TimeoutError, NoRespondersError) as exc:
-            raise TransientError(f"venue {self._venue} did not answer: {type(exc).__name__}") from exc
-        reply = SessionReply.model_validate_json(raw.data)
-        if not reply.ok:
-            raise TransientError(f"venue {self._venue} session error: {reply.error}")
         partition = subjects.partition_of(event.account, self._partitions)
         subject = subjects.executions(self._venue, partition)
+        reply = await self._send_retrying(request, envelope.ts)
+        if reply is None:
+            unavailable = OrderVenueRejected(order_id=event.order_id, account=event.account, symbol=event.symbol,
+                                             side=event.side, venue=self._venue, order_qty=event.qty,
+                                             allocation_profile=event.allocation_profile,
+                                             reason=VENUE_UNAVAILABLE)
+            return [Outgoing(subject, wrap(unavailable, cause=envelope))]
         return [
             Outgoing(subject, wrap(report_to_event(r, event, self._venue), cause=envelope,
                                    discriminator=r.exec_id))

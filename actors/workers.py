@@ -77,7 +77,7 @@ class StageWorker(_Base):
             return AllocatorHandler(self.cfg)
         if self.stage == "gateway":
             assert self.venue is not None
-            return GatewayHandler(nc, self.venue, self.cfg.partitions, self.cfg.stages.gateway.call_timeout)
+            return GatewayHandler(nc, self.venue, self.cfg.partitions, self.cfg.stages.gateway)
         raise ValueError(f"unknown stage {self.stage}")
 
     async def run(self) -> dict[str, Any]:

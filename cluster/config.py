@@ -87,7 +87,13 @@ class StageConfig(_Strict):
 
 
 class GatewayStage(StageConfig):
+    #: How long one send to the venue may take before it counts as failed.
     call_timeout: Duration = 2.0
+    #: How long an order may wait for an unavailable venue before it is rejected with VENUE_UNAVAILABLE.
+    max_hold: Duration = 30.0
+    #: Retries of a failed send: exponential from `retry_min` to `retry_max`, with +-20% jitter.
+    retry_min: Duration = 0.1
+    retry_max: Duration = 2.0
 
     @model_validator(mode="after")
     def _one_active(self) -> Self:

@@ -85,9 +85,14 @@ class Supervisor:
         async with self._lock:
             if self._nc is None:
                 self._nc = await connect(self.cfg.nats.url, name="supervisor")
-            if cfg_json != self.cfg_json and self.children:
+            if cfg_json != self.cfg_json:
                 await self._stop_children()
-                self.cfg = SystemConfig.model_validate_json(cfg_json)
+                new_cfg = SystemConfig.model_validate_json(cfg_json)
+                if new_cfg.nats.url != self.cfg.nats.url:
+                    with contextlib.suppress(Exception):
+                        await self._nc.close()
+                    self._nc = await connect(new_cfg.nats.url, name="supervisor")
+                self.cfg = new_cfg
                 self.cfg_json = cfg_json
                 self.intensity = RestartIntensity(self.cfg.supervision.intensity, self.cfg.supervision.period)
             if not self.children:

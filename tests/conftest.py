@@ -6,6 +6,8 @@ Everything a fixture starts is stopped in its finalizer, also when the test fail
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,14 @@ from cluster.config import SystemConfig, parse_config
 from cluster.nats_server import NatsServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A terminated test run still runs its fixtures' finalizers, so no nats-server or Ray is left behind.
+signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
@@ -105,4 +115,19 @@ def deployed(nats_server: NatsServer, ray_head: Any) -> Iterator[SystemConfig]:
     try:
         yield cfg
     finally:
-        teardown(cfg, timeout=30)
+        try:
+            teardown(cfg, timeout=30)
+        finally:
+            _kill_leftovers(cfg.name, ray_head.dashboard_url)
+
+
+def _kill_leftovers(namespace: str, dashboard_url: str) -> None:
+    """Whatever a failed teardown left alive must not reconnect to the next test's broker."""
+    import ray
+    from ray.util.state import list_actors
+
+    for actor in list_actors(address=dashboard_url, filters=[("state", "=", "ALIVE")], limit=1000):
+        name = getattr(actor, "name", None)
+        if getattr(actor, "ray_namespace", None) == namespace and name:
+            with contextlib.suppress(Exception):
+                ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
