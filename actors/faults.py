@@ -11,7 +11,7 @@ import asyncio
 __all__ = ["FAULT_POINTS", "FaultPoints"]
 
 #: The steps of the consumer loop where a test can park a stage.
-FAULT_POINTS = ("before_publish", "before_mark", "before_ack")
+FAULT_POINTS = ("during_handle", "before_publish", "before_mark", "before_ack")
 
 
 class FaultPoints:

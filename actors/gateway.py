@@ -12,6 +12,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from actors.stage import Outgoing, TransientError
+from actors.venue_breaker import VenueBreaker
 from cluster.config import GatewayStage
 from messages import (
     Envelope,
@@ -57,15 +58,19 @@ class GatewayHandler:
     concurrent = True
 
     def __init__(self, nc: Client, venue: str, partitions: int, settings: GatewayStage,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, breaker: VenueBreaker | None = None) -> None:
         self._nc = nc
         self._venue = venue
         self._partitions = partitions
         self._settings = settings
         self._session = subjects.venue_session(venue)
         self._rng = rng or random.Random()
+        self.breaker = breaker
+        #: Send attempts so far: evidence of progress while an order waits for the venue.
+        self.activity = 0
 
     async def _send(self, request: NewOrderSingle) -> SessionReply:
+        self.activity += 1
         try:
             raw = await self._nc.request(self._session, request.model_dump_json().encode(),
                                          timeout=self._settings.call_timeout)
@@ -81,9 +86,24 @@ class GatewayHandler:
         the order has waited `max_hold`; None then. The consumer loop keeps the message in progress."""
         delay = self._settings.retry_min
         while True:
+            if self.breaker is not None and not self.breaker.allow():
+                # Open (or half-open with its trials taken): wait, do not call the venue.
+                self.activity += 1
+                waited = (time.time_ns() - approved_at_ns) / 1e9
+                if waited > self._settings.max_hold:
+                    log.warning("order %s: venue %s unavailable for %.1fs", request.cl_ord_id, self._venue, waited)
+                    return None
+                await asyncio.sleep(min(max(self.breaker.wait_hint(), 0.02), 0.25))
+                continue
+            started = time.monotonic()
             try:
-                return await self._send(request)
+                reply = await self._send(request)
+                if self.breaker is not None:
+                    self.breaker.success(time.monotonic() - started)
+                return reply
             except TransientError as exc:
+                if self.breaker is not None:
+                    self.breaker.failure(time.monotonic() - started, str(exc))
                 waited = (time.time_ns() - approved_at_ns) / 1e9
                 if waited + delay > self._settings.max_hold:
                     log.warning("order %s: %s; giving up after %.1fs", request.cl_ord_id, exc, waited)

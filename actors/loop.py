@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client
@@ -57,6 +58,8 @@ class LoopStats:
     dead_lettered: int = 0
     retried: int = 0
     publish_failures: int = 0
+    #: Bumped by everything the loop does (a fetch, a handled message, a retry): liveness evidence.
+    progress: int = 0
     last_progress: float = field(default_factory=time.monotonic)
 
 
@@ -71,26 +74,41 @@ class ConsumerLoop:
     """Consumes one durable consumer with one handler until stopped."""
 
     def __init__(self, nc: Client, js: JetStreamContext, stream: str, durable: str, handler: StageHandler,
-                 delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None) -> None:
+                 delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None,
+                 gate: Callable[[], float] | None = None) -> None:
         self._nc = nc
         self._js = js
         self._handler = handler
         self._delivery = delivery
         self._seen = seen if seen is not None else RecentIds()
         self._faults = faults or FaultPoints()
+        self._gate = gate
+        self._last_hold_tick = 0.0
         self._pull = PullConsumer(nc, stream, durable, batch=delivery.batch)
         self._applied = AppliedLog(js, durable)
         self._stopping = asyncio.Event()
         self.stats = LoopStats()
         self.durable = durable
+        self.in_flight = 0
+        self.handling = False  # inside the handler (not waiting on the broker)
 
     async def run(self) -> None:
         await self._pull.start()
         try:
             while not self._stopping.is_set():
+                if self._gate is not None and (wait := self._gate()) > 0:
+                    await self._hold(wait)
+                    continue
+                self._pull.resume()
                 msgs = await self._pull.next_batch(self._delivery.batch, timeout=0.5)
                 if msgs:
-                    await self._process(msgs)
+                    self.in_flight = len(msgs)
+                    self.stats.progress += 1
+                    try:
+                        await self._process(msgs)
+                    finally:
+                        self.in_flight = 0
+                    self.stats.progress += 1
                     self.stats.last_progress = time.monotonic()
         finally:
             left = await self._pull.stop()
@@ -98,8 +116,26 @@ class ConsumerLoop:
                 with contextlib.suppress(Exception):
                     await msg.nak()
 
+    async def _hold(self, wait: float) -> None:
+        """The gate is shut (e.g. the venue's breaker is open): take nothing new; what is already
+        buffered stays here, marked in progress, so the broker neither redelivers nor counts it."""
+        self._pull.pause()
+        self.stats.progress += 1
+        now = time.monotonic()
+        if now - self._last_hold_tick >= max(0.05, self._delivery.ack_wait / 3):
+            self._last_hold_tick = now
+            for msg in self._pull.buffered_msgs():
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+        await asyncio.sleep(min(wait, 0.1))
+
     def wake(self) -> None:
         self._pull.wake()
+
+    def pending(self) -> int:
+        """Work waiting on this process's own handler: the batch being handled and what is buffered
+        behind it. Waiting on the broker (publish, ack) is not counted: a broker outage is not a hang."""
+        return self.in_flight + self._pull.buffered() if self.handling else 0
 
     async def stop(self) -> None:
         """Stop fetching; the batch in hand is finished and acknowledged first."""
@@ -196,9 +232,12 @@ class ConsumerLoop:
                         await w.msg.in_progress()
 
         ticker = asyncio.create_task(_tick())
+        self.handling = True
         try:
+            await self._faults.reach("during_handle")
             return await self._handle_all(work)
         finally:
+            self.handling = False
             ticker.cancel()
 
     async def _handle_all(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:

@@ -43,6 +43,8 @@ class PullConsumer:
         self._sub: Subscription | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._closed = False
+        self._running = asyncio.Event()
+        self._running.set()
         self.last_status: str | None = None
 
     async def start(self) -> None:
@@ -51,6 +53,20 @@ class PullConsumer:
                                              pending_bytes_limit=-1)
         self._inbox = inbox
         self._pump_task = asyncio.create_task(self._pump(), name=f"pull-{self.durable}")
+
+    def pause(self) -> None:
+        """Stop asking for more messages (those already buffered stay buffered)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def buffered_msgs(self) -> list[Msg]:
+        return list(self._buffer._queue)  # type: ignore[attr-defined]
 
     def wake(self) -> None:
         """Send a fresh pull request now (after a reconnect the server forgot the old one)."""
@@ -74,6 +90,7 @@ class PullConsumer:
     async def _pump(self) -> None:
         expires_ns = int(self._expires * 1e9)
         while not self._closed:
+            await self._running.wait()
             while self._buffer.qsize() >= self._batch and not self._closed:
                 self._space.clear()
                 await self._space.wait()
@@ -110,6 +127,7 @@ class PullConsumer:
     async def stop(self) -> list[Msg]:
         """Stop pulling; returns messages buffered but not handed out (the caller naks them)."""
         self._closed = True
+        self._running.set()
         self._space.set()
         self._request_done.set()
         if self._pump_task is not None:

@@ -22,10 +22,12 @@ from actors.loop import ConsumerLoop, RecentIds
 from actors.positions_projection import PositionsProjection
 from actors.risk import RiskHandler
 from actors.stage import StageHandler
+from actors.venue_breaker import VenueBreaker
 from actors.venue_sim import VenueSession
 from cluster.config import SystemConfig
 from cluster.nats_conn import connect_retrying
 from cluster.topology import consumer_specs
+from supervision.breaker import BreakerState
 
 __all__ = ["PositionsWorker", "StageWorker", "VenueWorker"]
 
@@ -54,6 +56,14 @@ class _Base:
     async def pid(self) -> int:
         return os.getpid()
 
+    async def health(self) -> dict[str, int]:
+        """A heartbeat: a progress counter and how much work is pending (see supervision.health)."""
+        return {"progress": 0, "pending": 0}
+
+    async def freeze(self, seconds: float) -> None:
+        """Fault injection: block this process's event loop, as a deadlock or a runaway loop would."""
+        time.sleep(seconds)
+
     async def stop(self) -> None:
         self._stop.set()
 
@@ -69,6 +79,8 @@ class StageWorker(_Base):
         self.venue = venue
         self.loops: list[ConsumerLoop] = []
         self.faults = FaultPoints()
+        self.handler: StageHandler | None = None
+        self.breaker: VenueBreaker | None = None
 
     def _handler(self, nc: Any) -> StageHandler:
         if self.stage == "risk":
@@ -77,7 +89,9 @@ class StageWorker(_Base):
             return AllocatorHandler(self.cfg)
         if self.stage == "gateway":
             assert self.venue is not None
-            return GatewayHandler(nc, self.venue, self.cfg.partitions, self.cfg.stages.gateway)
+            gw = self.cfg.stages.gateway
+            self.breaker = VenueBreaker(nc, self.venue, gw.breaker.settings(gw.call_timeout))
+            return GatewayHandler(nc, self.venue, self.cfg.partitions, gw, breaker=self.breaker)
         raise ValueError(f"unknown stage {self.stage}")
 
     async def run(self) -> dict[str, Any]:
@@ -89,9 +103,14 @@ class StageWorker(_Base):
 
         nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_reconnected=_woken)
         js = nc.jetstream()
-        handler = self._handler(nc)
+        handler = self.handler = self._handler(nc)
+        gate = None
+        if self.breaker is not None:
+            await self.breaker.start()
+            breaker = self.breaker
+            gate = lambda: breaker.wait_hint() if breaker.breaker.state is BreakerState.OPEN else 0.0  # noqa: E731
         seen = RecentIds()
-        self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, handler, specs[d].delivery, seen, self.faults)
+        self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, handler, specs[d].delivery, seen, self.faults, gate)
                       for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
         self._ready.set()
@@ -105,12 +124,18 @@ class StageWorker(_Base):
                 await loop.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            if self.breaker is not None:
+                await self.breaker.stop()
             with contextlib.suppress(Exception):
                 await nc.drain()
         return self.stats()
 
     def stats(self) -> dict[str, Any]:
         return {loop.durable: vars(loop.stats).copy() for loop in self.loops}
+
+    async def health(self) -> dict[str, int]:
+        progress = sum(loop.stats.progress for loop in self.loops) + getattr(self.handler, "activity", 0)
+        return {"progress": progress, "pending": sum(loop.pending() for loop in self.loops)}
 
     def arm_fault(self, name: str) -> None:
         """Park the loop at fault point `name` (see actors.faults) until disarmed or killed."""

@@ -350,6 +350,48 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return _with_nats(args, work)
 
 
+def cmd_breaker(args: argparse.Namespace) -> int:
+    import time
+
+    from cluster.render import console, print_json
+    from supervision.breaker import CircuitBreaker
+    from supervision.breaker_store import BreakerConflict, BreakerStore
+
+    cfg = _config(args)
+    if args.venue not in cfg.venues:
+        raise CliError(f"venue {args.venue} is not in the config ({', '.join(cfg.venues)})", EXIT_BAD_INPUT)
+    gw = cfg.stages.gateway
+    settings = gw.breaker.settings(gw.call_timeout)
+
+    async def work(nc: Any) -> int:
+        store = BreakerStore(nc.jetstream())
+        for _ in range(10):  # compare-and-set: retry when the gateway wrote in between
+            data, revision = await store.load(args.venue)
+            breaker = (CircuitBreaker.from_dict(data, settings) if data
+                       else CircuitBreaker(args.venue, settings, time.time()))
+            if args.action == "status":
+                break
+            if args.action == "open":
+                breaker.force_open(time.time(), "operator")
+            else:
+                breaker.force_close(time.time(), "operator")
+            try:
+                await store.save(args.venue, breaker.to_dict(), revision)
+                break
+            except BreakerConflict:
+                continue
+        state = {"venue": args.venue, "state": breaker.state.value, "forced": breaker.forced,
+                 "open_until": breaker.open_until, "open_timeout": breaker.current_open_timeout}
+        if args.json:
+            print_json(state)
+        else:
+            console.print(f"breaker {args.venue}: [bold]{state['state']}[/bold]"
+                          + (" (forced by an operator)" if breaker.forced else ""))
+        return 0
+
+    return _with_nats(args, work)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cluster.demo import run_demo
 
@@ -414,6 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild_positions = rebuild_sub.add_parser("positions", parents=[common])
     rebuild_positions.add_argument("--from-snapshot", action="store_true", help="start at the last snapshot")
 
+    breaker = sub.add_parser("breaker", parents=[common], help="a venue's circuit breaker: status, open, close")
+    breaker.add_argument("action", choices=("status", "open", "close"))
+    breaker.add_argument("venue")
+
     demo = sub.add_parser("demo", parents=[common], help="start everything, run 1,000 orders with a crash, stop")
     demo.add_argument("--orders", type=int, default=1000)
     demo.add_argument("--rate", type=float, default=250.0)
@@ -422,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
             "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "positions": cmd_positions,
-            "rebuild": cmd_rebuild, "demo": cmd_demo}
+            "rebuild": cmd_rebuild, "breaker": cmd_breaker, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,6 +86,27 @@ class StageConfig(_Strict):
     delivery: DeliveryConfig = DeliveryConfig()
 
 
+class BreakerConfig(_Strict):
+    """A venue's circuit breaker (see supervision.breaker)."""
+
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    window: int = Field(20, ge=1)
+    min_calls: int = Field(5, ge=1)
+    consecutive_failures: int | None = Field(None, ge=1)
+    slow_call: Duration | None = None
+    open_timeout: Duration = 1.0
+    max_open_timeout: Duration = 30.0
+    half_open_calls: int = Field(1, ge=1)
+
+    def settings(self, call_timeout: float) -> Any:
+        from supervision.breaker import BreakerSettings
+
+        return BreakerSettings(failure_rate=self.failure_rate, window=self.window, min_calls=self.min_calls,
+                               consecutive_failures=self.consecutive_failures, slow_call_s=self.slow_call,
+                               call_timeout=call_timeout, open_timeout=self.open_timeout,
+                               max_open_timeout=self.max_open_timeout, half_open_calls=self.half_open_calls)
+
+
 class GatewayStage(StageConfig):
     #: How long one send to the venue may take before it counts as failed.
     call_timeout: Duration = 2.0
@@ -94,6 +115,7 @@ class GatewayStage(StageConfig):
     #: Retries of a failed send: exponential from `retry_min` to `retry_max`, with +-20% jitter.
     retry_min: Duration = 0.1
     retry_max: Duration = 2.0
+    breaker: BreakerConfig = BreakerConfig()
 
     @model_validator(mode="after")
     def _one_active(self) -> Self:
@@ -116,9 +138,13 @@ class BackoffConfig(_Strict):
 
 
 class SupervisionConfig(_Strict):
-    strategy: str = Field("one_for_one", pattern="^one_for_one$")
+    strategy: str = Field("one_for_one", pattern="^(one_for_one|one_for_all|rest_for_one)$")
     intensity: int = Field(3, ge=0)
     period: Duration = 5.0
+    #: Each child is asked for a heartbeat this often; `heartbeat_misses` missed (or no progress with
+    #: work pending for as long) means hung: it is killed and restarted.
+    heartbeat: Duration = 0.5
+    heartbeat_misses: int = Field(3, ge=1)
     backoff: BackoffConfig = BackoffConfig()
     num_cpus: float = Field(0.1, gt=0, le=64)
 

@@ -21,6 +21,7 @@ from actors.applied import APPLIED_BUCKET
 from actors.positions_projection import POSITIONS_BUCKET
 from cluster.config import DeliveryConfig, SystemConfig
 from messages import subjects
+from supervision.breaker_store import BREAKERS_BUCKET
 
 __all__ = ["ConsumerSpec", "consumer_specs", "ensure_topology", "stream_of"]
 
@@ -102,6 +103,9 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
     await _ensure_bucket(js, KeyValueConfig(bucket=POSITIONS_BUCKET, history=5, storage=StorageType.FILE,
                                             replicas=cfg.nats.stream_replicas,
                                             description="positions projection snapshots"))
+    await _ensure_bucket(js, KeyValueConfig(bucket=BREAKERS_BUCKET, history=10, storage=StorageType.FILE,
+                                            replicas=cfg.nats.stream_replicas,
+                                            description="circuit breaker state per venue"))
 
 
 async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:

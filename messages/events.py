@@ -13,6 +13,7 @@ __all__ = [
     "EVENT_TYPES",
     "AllocationCompleted",
     "AllocationLine",
+    "BreakerChanged",
     "ChildFailed",
     "ChildRestarted",
     "ChildStarted",
@@ -160,6 +161,15 @@ class ChildRestarted(SupervisionEvent):
     backoff_s: Decimal = Decimal(0)
 
 
+class BreakerChanged(SupervisionEvent):
+    """A venue's circuit breaker changed state (closed / open / half_open)."""
+
+    TYPE = "BreakerChanged"
+    venue: str
+    old: str
+    new: str
+
+
 class GaveUp(SupervisionEvent):
     """Restart intensity exceeded: the supervisor stopped restarting."""
 
@@ -182,6 +192,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ChildFailed,
         ChildRestarted,
         GaveUp,
+        BreakerChanged,
     )
 }
 

@@ -32,8 +32,10 @@ from messages import (
     wrap,
 )
 from supervision.backoff import Backoff
+from supervision.health import Liveness
 from supervision.intensity import RestartIntensity
 from supervision.spec import ChildKind, ChildSpec, Restart, child_specs
+from supervision.strategy import children_to_restart
 
 __all__ = ["SUPERVISOR_NAME", "Supervisor"]
 
@@ -57,6 +59,8 @@ class _Child:
     last_failure: str | None = None
     last_failure_at: float | None = None
     last_restart_at: float | None = None
+    liveness: Liveness | None = None
+    hung_reason: str | None = None
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -78,6 +82,9 @@ class Supervisor:
         self._rng = random.Random()
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=10_000)
         self._publisher: asyncio.Task[None] | None = None
+        self._restart_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._monitor_task: asyncio.Task[None] | None = None
 
     # ---- public API -------------------------------------------------------------------------
     async def apply(self, cfg_json: str) -> dict[str, Any]:
@@ -95,6 +102,8 @@ class Supervisor:
                 self.cfg = new_cfg
                 self.cfg_json = cfg_json
                 self.intensity = RestartIntensity(self.cfg.supervision.intensity, self.cfg.supervision.period)
+            if self._monitor_task is None or self._monitor_task.done():
+                self._monitor_task = asyncio.create_task(self._monitor(), name="liveness")
             if not self.children:
                 self._stopping = False
                 self.gave_up = None
@@ -139,6 +148,11 @@ class Supervisor:
                 await self._emit(ChildStarted, child, "started by operator")
                 child.watcher = asyncio.create_task(self._watch(child), name=f"watch-{child.spec.id}")
             return [c.spec.id for c in chosen]
+
+    async def call_child(self, child_id: str, method: str, *args: Any) -> Any:
+        """Call a method of a running child (operators and fault tests: arm_fault, freeze, stats)."""
+        handle = self.children[child_id].handle
+        return await getattr(handle, method).remote(*args)
 
     async def stats(self) -> dict[str, Any]:
         """Each running child's own counters (per consumer for stages)."""
@@ -187,6 +201,7 @@ class Supervisor:
             raise RuntimeError(f"{spec.id} stopped before it was ready")
         info = ready.result()
         child.pid, child.node = info["pid"], info["node"]
+        child.liveness = None
         child.state = "running"
         child.backoff.started(time.monotonic())
 
@@ -197,6 +212,8 @@ class Supervisor:
                 abnormal, reason = False, "exited"
             except Exception as exc:
                 abnormal, reason = True, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            if child.hung_reason:
+                reason, child.hung_reason = f"hung ({child.hung_reason})", None
             if self._stopping:
                 return
             child.state, child.last_failure, child.last_failure_at = "failed", reason, time.time()
@@ -212,18 +229,74 @@ class Supervisor:
                 log.error("supervisor gave up on %s: %s", child.spec.id, self.gave_up)
                 return
             delay = child.backoff.next_delay(time.monotonic())
-            await asyncio.sleep(delay)
-            with contextlib.suppress(Exception):
-                ray.kill(child.handle, no_restart=True)
-            try:
-                await self._start(child)
-            except Exception as exc:  # the replacement failed to start: count it as another failure
-                child.run_ref = _failed_ref(exc)
-                continue
-            child.restarts += 1
-            child.last_restart_at = time.time()
-            await self._emit(ChildRestarted, child, f"restarted after {delay:.3f}s backoff",
-                             restarts=child.restarts, backoff_s=round(delay, 6))
+            async with self._restart_lock:
+                group = [self.children[i] for i in children_to_restart(
+                    self.cfg.supervision.strategy, list(self.children), child.spec.id) if i in self.children]
+                siblings = [c for c in group if c is not child]
+                for sibling in reversed(siblings):  # one_for_all / rest_for_one: stop the group first
+                    await self._stop_child(sibling)
+                await asyncio.sleep(delay)
+                with contextlib.suppress(Exception):
+                    ray.kill(child.handle, no_restart=True)
+                try:
+                    await self._start(child)
+                except Exception as exc:  # the replacement failed to start: count it as another failure
+                    child.run_ref = _failed_ref(exc)
+                    for sibling in siblings:  # they stay stopped until the failed child is back
+                        sibling.state = "waiting"
+                    continue
+                self._restarted(child, delay)
+                for sibling in siblings:
+                    await self._start(sibling)
+                    self._restarted(sibling, delay, because=child.spec.id)
+                    sibling.watcher = asyncio.create_task(self._watch(sibling), name=f"watch-{sibling.spec.id}")
+
+    def _restarted(self, child: _Child, delay: float, because: str | None = None) -> None:
+        child.restarts += 1
+        child.last_restart_at = time.time()
+        detail = f"restarted after {delay:.3f}s backoff" + (f" with {because} ({self.cfg.supervision.strategy})"
+                                                             if because else "")
+        self._emit_nowait(ChildRestarted, child, detail, restarts=child.restarts, backoff_s=round(delay, 6))
+
+    # ---- liveness -----------------------------------------------------------------------------
+    async def _monitor(self) -> None:
+        """Ask every running child for a heartbeat; a child that stops answering, or that has work
+        pending but makes no progress, is hung: kill it, and its watcher restarts it as a failure."""
+        interval = self.cfg.supervision.heartbeat
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for child in list(self.children.values()):
+                if child.state != "running" or child.handle is None:
+                    continue
+                if child.liveness is None:
+                    child.liveness = Liveness(interval, self.cfg.supervision.heartbeat_misses, started_at=now)
+                    self._spawn(self._beat(child, child.liveness))
+                    continue
+                verdict = child.liveness.verdict(now)
+                if verdict != "alive":
+                    child.hung_reason = f"{verdict}: no heartbeat or no progress for " \
+                                        f"{self.cfg.supervision.heartbeat_misses} x {interval}s"
+                    log.warning("child %s is %s; killing it", child.spec.id, verdict)
+                    child.liveness = None
+                    with contextlib.suppress(Exception):
+                        ray.kill(child.handle, no_restart=True)
+                    continue
+                self._spawn(self._beat(child, child.liveness))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _beat(self, child: _Child, liveness: Liveness) -> None:
+        handle = child.handle
+        try:
+            health = await asyncio.wait_for(handle.health.remote(), self.cfg.supervision.heartbeat * 2)
+        except Exception:
+            return  # a missed heartbeat; the verdict counts them
+        if child.handle is handle and child.liveness is liveness:
+            liveness.beat(time.monotonic(), health["progress"], health["pending"])
 
     async def _stop_children(self) -> None:
         self._stopping = True
@@ -245,6 +318,9 @@ class Supervisor:
         child.state = "stopped"
 
     async def _emit(self, cls: type[SupervisionEvent], child: _Child, detail: str, **extra: Any) -> None:
+        self._emit_nowait(cls, child, detail, **extra)
+
+    def _emit_nowait(self, cls: type[SupervisionEvent], child: _Child, detail: str, **extra: Any) -> None:
         """Queue a supervision event; it is published in order, retried while the broker is away."""
         event = cls(path=f"{self.path}.{child.spec.id}", child=child.spec.id, detail=detail, pid=child.pid,
                     node=child.node, **extra)
