@@ -502,6 +502,21 @@ class RecoveryStack(Stack):
         self.nats_system.start()
         return self.nats_system.url
 
+    def start_ray(self, namespace: str) -> None:
+        # The raylet's notice for every worker this benchmark kills ("A worker died or was killed ...") is
+        # pushed to the driver, which prints it on stdout: write it to a log file instead.
+        import ray._private.worker as ray_worker
+
+        log_path = self.logs / "ray-driver-notices.log"
+
+        def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+            with contextlib.suppress(Exception), open(log_path, "a") as log:
+                for line in data.get("lines", []):
+                    log.write(f"{time.strftime('%H:%M:%S')} ({data.get('pid')}) {line}\n")
+
+        ray_worker.print_to_stdstream = to_log  # type: ignore[assignment]
+        super().start_ray(namespace)
+
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")

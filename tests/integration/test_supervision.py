@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from typing import Any
@@ -28,10 +29,10 @@ async def _restarted(supervisor: Any, ids: list[str], before: dict[str, dict[str
     return all(now[i]["state"] == "running" and now[i]["restarts"] > before[i]["restarts"] for i in ids)
 
 
-def _deploy(nats_url: str, name: str, **supervision: Any) -> Any:
+async def _deploy(nats_url: str, name: str, **supervision: Any) -> Any:
     cfg = small_config(nats_url, name=name, supervision={"intensity": 10, "period": "5s", "num_cpus": 0.05,
                                                          **supervision})
-    deploy(cfg)
+    await asyncio.get_running_loop().run_in_executor(None, deploy, cfg)
     return cfg
 
 
@@ -44,7 +45,7 @@ def _deploy(nats_url: str, name: str, **supervision: Any) -> Any:
     ],
 )
 async def test_each_strategy_restarts_the_right_children(nats_server, ray_head, strategy, victim, expected):
-    cfg = _deploy(nats_server.url, f"strategy-{strategy.replace('_', '-')}", strategy=strategy)
+    cfg = await _deploy(nats_server.url, f"strategy-{strategy.replace('_', '-')}", strategy=strategy)
     try:
         supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
         before = await _tree(supervisor)
@@ -62,7 +63,7 @@ async def test_each_strategy_restarts_the_right_children(nats_server, ray_head, 
 
 
 async def test_a_stage_stuck_in_its_handler_with_work_pending_is_killed_and_replaced(nats_server, ray_head):
-    cfg = _deploy(nats_server.url, "stalled")
+    cfg = await _deploy(nats_server.url, "stalled")
     try:
         supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
         before = await _tree(supervisor)
@@ -70,8 +71,11 @@ async def test_a_stage_stuck_in_its_handler_with_work_pending_is_killed_and_repl
             await supervisor.call_child.remote(child, "arm_fault", "during_handle")
         async with TradingClient.from_config(cfg) as client:
             oid = await client.place_order("ACC2", "AAPL", "BUY", 4, "100")
-            await async_wait_until(lambda: _restarted(supervisor, ["risk-0"], before) or
-                                   _restarted(supervisor, ["risk-1"], before), 30, what="the stalled replica")
+            async def either_replaced() -> bool:
+                return (await _restarted(supervisor, ["risk-0"], before)
+                        or await _restarted(supervisor, ["risk-1"], before))
+
+            await async_wait_until(either_replaced, 30, what="the stalled replica")
             outcome = await client.wait(oid, timeout=60)
         assert outcome.status == "filled", "the replacement took the order over"
         reasons = [c["last_failure"] for c in (await _tree(supervisor)).values() if c["last_failure"]]
@@ -81,7 +85,7 @@ async def test_a_stage_stuck_in_its_handler_with_work_pending_is_killed_and_repl
 
 
 async def test_a_stage_whose_event_loop_is_frozen_misses_heartbeats_and_is_replaced(nats_server, ray_head):
-    cfg = _deploy(nats_server.url, "frozen")
+    cfg = await _deploy(nats_server.url, "frozen")
     try:
         supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
         before = await _tree(supervisor)
