@@ -44,6 +44,7 @@ from nats.js.api import (  # noqa: E402
 )
 
 from actors.pull import PullConsumer  # noqa: E402
+from cluster.pacing import retrying, send_paced  # noqa: E402
 
 __all__ = ["HOPS", "OUT_SUBJECT", "RelayDriver", "ensure_relay_topology", "in_subject", "stream_name"]
 
@@ -215,37 +216,18 @@ class RelayDriver:
         self._pending = set(ids)
         self._all_settled = asyncio.Event()
         self._on_settled = on_settled
-        gate = asyncio.Semaphore(self.concurrency)
         started = time.monotonic_ns()
-        t0 = time.monotonic()
 
         async def _send(i: int, rid: str) -> None:
-            async with gate:
-                data = self.payload(rid, i)
-                deadline = time.monotonic() + timeout
-                self.placed_at.setdefault(rid, time.monotonic_ns())
-                while True:
-                    try:
-                        await js.publish(in_subject(1), data, timeout=self.publish_timeout,
-                                         headers={MSG_ID: f"{rid}.0", RELAY_ID: rid})
-                        break
-                    except Exception:
-                        if time.monotonic() > deadline:
-                            raise
-                        await asyncio.sleep(0.2)
+            data = self.payload(rid, i)
+            self.placed_at.setdefault(rid, time.monotonic_ns())
+            await retrying(lambda: js.publish(in_subject(1), data, timeout=self.publish_timeout,
+                                              headers={MSG_ID: f"{rid}.0", RELAY_ID: rid}),
+                           timeout, (Exception,))
             if on_sent:
                 on_sent(1)
 
-        tasks = []
-        for i, rid in enumerate(ids):
-            if rate > 0:
-                delay = t0 + i / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            await gate.acquire()
-            gate.release()
-            tasks.append(asyncio.create_task(_send(i, rid)))
-        await asyncio.gather(*tasks)
+        await send_paced(ids, _send, rate=rate, concurrency=self.concurrency)
         sent_done = time.monotonic_ns()
         for rid in ids:
             if rid in self.settled_at:

@@ -201,73 +201,70 @@ def cmd_load(args: argparse.Namespace) -> int:
     return asyncio.run(_run())
 
 
-def cmd_dlq(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from cluster.dlq import list_dead_letters, replay
+def _with_nats(args: argparse.Namespace, work: Any) -> int:
     from cluster.nats_conn import connect
-    from cluster.render import console, print_json
 
     cfg = _config(args)
 
     async def _run() -> int:
-        nc = await connect(cfg.nats.url, name="trade-dlq", connect_timeout=cfg.nats.connect_timeout,
+        nc = await connect(cfg.nats.url, name=f"trade-{args.command}", connect_timeout=cfg.nats.connect_timeout,
                            reconnect_forever=False)
         try:
-            js = nc.jetstream()
-            records = await list_dead_letters(js, args.stage)
-            if args.dlq_command == "list":
-                if args.json:
-                    print_json([r.to_dict() for r in records])
-                    return 0
-                table = Table(title=f"dead letters ({len(records)})")
-                for col in ("id", "stage", "reason", "order", "subject", "deliveries", "error"):
-                    table.add_column(col)
-                for r in records:
-                    lt = r.letter
-                    table.add_row(str(r.id), lt.stage, lt.reason, lt.order_id, lt.original_subject,
-                                  str(lt.deliveries), lt.error[:60])
-                console.print(table)
-                return 0
-            if args.dlq_command == "show":
-                found = [r for r in records if r.id == args.id]
-                if not found:
-                    raise CliError(f"no dead letter with id {args.id}", 1)
-                print_json(found[0].to_dict(with_payload=True))
-                return 0
-            chosen = records if args.all else [r for r in records if r.id == args.id]
-            if not args.all and not chosen:
-                raise CliError(f"no dead letter with id {args.id}", 1)
-            results = await replay(js, chosen)
-            if args.json:
-                print_json([vars(r) for r in results])
-            else:
-                for r in results:
-                    console.print(f"{r.id}: {r.outcome} to {r.subject}")
-            return 0
+            return await work(nc)
         finally:
             await nc.close()
 
     return asyncio.run(_run())
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from cluster.dlq import list_dead_letters, replay
+    from cluster.render import console, print_json
+
+    async def work(nc: Any) -> int:
+        js = nc.jetstream()
+        records = await list_dead_letters(js, args.stage)
+        if args.dlq_command == "list":
+            if args.json:
+                print_json([r.to_dict() for r in records])
+                return 0
+            table = Table(title=f"dead letters ({len(records)})")
+            for col in ("id", "stage", "reason", "order", "subject", "deliveries", "error"):
+                table.add_column(col)
+            for r in records:
+                lt = r.letter
+                table.add_row(str(r.id), lt.stage, lt.reason, lt.order_id, lt.original_subject,
+                              str(lt.deliveries), lt.error[:60])
+            console.print(table)
+            return 0
+        chosen = records if getattr(args, "all", False) else [r for r in records if r.id == args.id]
+        if not chosen and not getattr(args, "all", False):
+            raise CliError(f"no dead letter with id {args.id}", 1)
+        if args.dlq_command == "show":
+            print_json(chosen[0].to_dict(with_payload=True))
+            return 0
+        results = await replay(js, chosen)
+        if args.json:
+            print_json([vars(r) for r in results])
+        else:
+            for r in results:
+                console.print(f"{r.id}: {r.outcome} to {r.subject}")
+        return 0
+
+    return _with_nats(args, work)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from cluster.audit import audit
-    from cluster.nats_conn import connect
     from cluster.render import console, print_json
 
-    cfg = _config(args)
-
-    async def _run() -> int:
-        nc = await connect(cfg.nats.url, name="trade-audit", connect_timeout=cfg.nats.connect_timeout,
-                           reconnect_forever=False)
-        try:
-            with console.status("reading the streams ..."):
-                report = await audit(nc.jetstream(), grace_s=args.grace, nc=nc)
-        finally:
-            await nc.close()
+    async def work(nc: Any) -> int:
+        with console.status("reading the streams ..."):
+            report = await audit(nc.jetstream(), grace_s=args.grace, nc=nc)
         if args.json:
             print_json(report.to_dict())
         else:
@@ -286,23 +283,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             console.print("[green]audit OK[/green]" if report.ok else "[red]audit FAILED[/red]")
         return 0 if report.ok else 1
 
-    return asyncio.run(_run())
-
-
-def _with_nats(args: argparse.Namespace, work: Any) -> int:
-    from cluster.nats_conn import connect
-
-    cfg = _config(args)
-
-    async def _run() -> int:
-        nc = await connect(cfg.nats.url, name=f"trade-{args.command}", connect_timeout=cfg.nats.connect_timeout,
-                           reconnect_forever=False)
-        try:
-            return await work(nc)
-        finally:
-            await nc.close()
-
-    return asyncio.run(_run())
+    return _with_nats(args, work)
 
 
 def cmd_positions(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from cluster.client import TradingClient
 from cluster.errors import BrokerUnavailable
 from cluster.outcome import OrderStatus
+from cluster.pacing import retrying, send_paced
 from messages import NewOrder
 
 __all__ = ["LoadReport", "order_mix", "percentile", "run_load", "summarize"]
@@ -148,41 +149,23 @@ async def run_load(client: TradingClient, orders: list[NewOrder], rate: float = 
                 settled_event.set()
 
     client.on_settled(_settled)
-    gate = asyncio.Semaphore(concurrency)
     started = time.monotonic_ns()
-    t0 = time.monotonic()
     fired = False
 
-    async def _send(order: NewOrder) -> None:
-        async with gate:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    await client.submit(order)
-                    break
-                except BrokerUnavailable:
-                    # Safe to send again: the same order id is the same order.
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
+    async def _send(_: int, order: NewOrder) -> None:
+        # Safe to send again after an outage: the same order id is the same order.
+        await retrying(lambda: client.submit(order), timeout, (BrokerUnavailable,))
         if on_sent:
             on_sent(1)
 
-    tasks = []
-    for i, order in enumerate(orders):
-        if rate > 0:
-            delay = t0 + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+    def _before(i: int) -> Any:
+        nonlocal fired
         if at_fraction and not fired and i >= at_fraction[0] * len(orders):
             fired = True
-            result = at_fraction[1]()
-            if asyncio.iscoroutine(result):
-                await result
-        await gate.acquire()
-        gate.release()
-        tasks.append(asyncio.create_task(_send(order)))
-    await asyncio.gather(*tasks)
+            return at_fraction[1]()
+        return None
+
+    await send_paced(orders, _send, rate=rate, concurrency=concurrency, before=_before)
     sent_done = time.monotonic_ns()
     for oid in ids:  # outcomes that arrived before the listener saw them
         if client.outcome(oid).settled:
