@@ -177,6 +177,7 @@ class ConsumerLoop:
 
         results = await self._handle_with_progress(work)
         applied: list[str] = []
+        effective: list[str] = []  # applied inputs that caused outputs: only these need a durable mark
         for item, result in zip(work, results, strict=True):
             if isinstance(result, BaseException):
                 if await self._failed(item, result, outgoing):
@@ -185,6 +186,8 @@ class ConsumerLoop:
             outgoing.extend(result)
             to_ack.append(item.msg)
             applied.append(str(item.envelope.event_id))
+            if result:
+                effective.append(applied[-1])
 
         await self._faults.reach("before_publish")
         if outgoing and not await self._publish(outgoing):
@@ -192,7 +195,7 @@ class ConsumerLoop:
             await self._nak_all(to_ack)
             return
         await self._faults.reach("before_mark")
-        if not await self._mark_applied(applied):
+        if not await self._mark_applied(effective):
             await self._nak_all(to_ack)
             return
         await self._faults.reach("before_ack")
