@@ -72,11 +72,17 @@ class _Base:
 class StageWorker(_Base):
     """One replica of a stage, owning the consumers (partitions) the supervisor assigned it."""
 
-    def __init__(self, cfg_json: str, name: str, stage: str, durables: list[str], venue: str | None = None) -> None:
+    def __init__(self, cfg_json: str, name: str, stage: str, durables: list[str], venue: str | None = None,
+                 standby: bool = False) -> None:
         super().__init__(cfg_json, name)
         self.stage = stage
         self.durables = durables
         self.venue = venue
+        #: A warm standby is started and connected, then waits for `assign` to take a dead replica's
+        #: consumers over: no process start, no imports, no connect on the recovery path.
+        self.standby = standby
+        self._assigned = asyncio.Event()
+        self._consuming = asyncio.Event()
         self.loops: list[ConsumerLoop] = []
         self.faults = FaultPoints()
         self.handler: StageHandler | None = None
@@ -103,6 +109,17 @@ class StageWorker(_Base):
 
         nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_reconnected=_woken)
         js = nc.jetstream()
+        if self.standby:
+            self._ready.set()  # parked: connected, owning nothing
+            waiting = asyncio.create_task(self._assigned.wait())
+            stopping = asyncio.create_task(self._stop.wait())
+            await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if self._stop.is_set():
+                waiting.cancel()
+                with contextlib.suppress(Exception):
+                    await nc.drain()
+                return {}
+            stopping.cancel()
         handler = self.handler = self._handler(nc)
         gate = None
         if self.breaker is not None:
@@ -114,6 +131,7 @@ class StageWorker(_Base):
                       for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
         self._ready.set()
+        self._consuming.set()
         stop = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -129,6 +147,16 @@ class StageWorker(_Base):
             with contextlib.suppress(Exception):
                 await nc.drain()
         return self.stats()
+
+    async def assign(self, name: str, durables: list[str], venue: str | None = None,
+                     timeout: float = 30.0) -> dict[str, Any]:
+        """Standby takes over: consume `durables` (a dead replica's partitions) from their positions."""
+        if not self.standby or self._assigned.is_set():
+            raise RuntimeError(f"{self.name} is not a free standby")
+        self.name, self.durables, self.venue = name, durables, venue
+        self._assigned.set()
+        await asyncio.wait_for(self._consuming.wait(), timeout)
+        return _identity()
 
     def stats(self) -> dict[str, Any]:
         return {loop.durable: vars(loop.stats).copy() for loop in self.loops}

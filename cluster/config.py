@@ -83,6 +83,8 @@ class DeliveryConfig(_Strict):
 class StageConfig(_Strict):
     replicas: int = Field(1, ge=1, le=64)
     num_cpus: float = Field(0.1, gt=0, le=64)
+    #: Warm spares: started and connected, each takes a dead replica's consumers over at once.
+    standby: int = Field(0, ge=0, le=8)
     delivery: DeliveryConfig = DeliveryConfig()
 
 

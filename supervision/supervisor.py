@@ -60,6 +60,7 @@ class _Child:
     last_failure_at: float | None = None
     last_restart_at: float | None = None
     liveness: Liveness | None = None
+    last_beat_sent: float = 0.0
     hung_reason: str | None = None
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -84,6 +85,8 @@ class Supervisor:
         self._publisher: asyncio.Task[None] | None = None
         self._restart_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._spares: dict[str, list[tuple[Any, Any, dict[str, Any]]]] = {}
+        self._spare_lock = asyncio.Lock()
         self._monitor_task: asyncio.Task[None] | None = None
 
     # ---- public API -------------------------------------------------------------------------
@@ -113,6 +116,7 @@ class Supervisor:
                     await self._start(child)
                     await self._emit(ChildStarted, child, "started")
                     child.watcher = asyncio.create_task(self._watch(child), name=f"watch-{spec.id}")
+            await self._fill_spares()
         return self.status()
 
     def status(self) -> dict[str, Any]:
@@ -122,6 +126,7 @@ class Supervisor:
             "strategy": self.cfg.supervision.strategy,
             "restarts_in_window": self.intensity.count(now),
             "gave_up": self.gave_up,
+            "standby": {stage: [info["pid"] for _, _, info in spares] for stage, spares in self._spares.items()},
             "children": [
                 {"id": c.spec.id, "state": c.state, "pid": c.pid, "node": c.node, "restarts": c.restarts,
                  "last_failure": c.last_failure, "last_failure_at": c.last_failure_at,
@@ -178,6 +183,9 @@ class Supervisor:
     # ---- internals --------------------------------------------------------------------------
     async def _start(self, child: _Child) -> None:
         spec = child.spec
+        if spec.kind is ChildKind.STAGE and self._spares.get(spec.kwargs["stage"]):
+            await self._start_from_spare(child)
+            return
         name = f"{self.cfg.name}-{spec.id}-{uuid.uuid4().hex[:6]}"
         options = {"num_cpus": spec.num_cpus, "name": name}
         if spec.kind is ChildKind.VENUE:
@@ -189,21 +197,59 @@ class Supervisor:
                                                            spec.kwargs["durables"], spec.kwargs.get("venue"))
         child.handle = handle
         child.run_ref = handle.run.remote()
-        ready = asyncio.ensure_future(handle.ready.remote())
-        running = asyncio.ensure_future(child.run_ref)
-        done, _ = await asyncio.wait({ready, running}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
-        if not done:
-            ready.cancel()
-            raise TimeoutError(f"{spec.id} was not ready within {READY_TIMEOUT_S:.0f}s")
-        if ready not in done:  # run() ended before the child was ready: it failed to start
-            ready.cancel()
-            running.result()
-            raise RuntimeError(f"{spec.id} stopped before it was ready")
-        info = ready.result()
+        info = await _until_ready(spec.id, handle, child.run_ref)
+        self._running(child, info)
+
+    def _running(self, child: _Child, info: dict[str, Any]) -> None:
         child.pid, child.node = info["pid"], info["node"]
         child.liveness = None
         child.state = "running"
         child.backoff.started(time.monotonic())
+
+    # ---- warm standbys ----------------------------------------------------------------------------
+    async def _start_from_spare(self, child: _Child) -> None:
+        """A warm standby takes the dead replica's consumers over; a new spare is started behind it."""
+        spec = child.spec
+        stage = spec.kwargs["stage"]
+        handle, run_ref, _ = self._spares[stage].pop(0)
+        name = f"{self.cfg.name}-{spec.id}-{uuid.uuid4().hex[:6]}"
+        try:
+            info = await asyncio.wait_for(handle.assign.remote(name, spec.kwargs["durables"],
+                                                               spec.kwargs.get("venue")), READY_TIMEOUT_S)
+        except Exception:
+            with contextlib.suppress(Exception):
+                ray.kill(handle, no_restart=True)
+            raise
+        finally:
+            self._spawn(self._fill_spares())
+        child.handle, child.run_ref = handle, run_ref
+        self._running(child, info)
+
+    async def _fill_spares(self) -> None:
+        async with self._spare_lock:
+            for stage in ("risk", "gateway", "allocator"):
+                want = getattr(self.cfg.stages, stage).standby
+                while not self._stopping and len(self._spares.setdefault(stage, [])) < want:
+                    name = f"{self.cfg.name}-{stage}-standby-{uuid.uuid4().hex[:6]}"
+                    handle = StageWorker.options(num_cpus=getattr(self.cfg.stages, stage).num_cpus,
+                                                 name=name).remote(self.cfg_json, name, stage, [], None, True)
+                    run_ref = handle.run.remote()
+                    try:
+                        info = await _until_ready(name, handle, run_ref)
+                    except Exception as exc:
+                        log.warning("standby %s did not start: %r", name, exc)
+                        with contextlib.suppress(Exception):
+                            ray.kill(handle, no_restart=True)
+                        await asyncio.sleep(1.0)
+                        continue
+                    self._spares[stage].append((handle, run_ref, info))
+
+    async def _drop_spares(self) -> None:
+        for spares in self._spares.values():
+            for handle, _, _ in spares:
+                with contextlib.suppress(Exception):
+                    ray.kill(handle, no_restart=True)
+        self._spares.clear()
 
     async def _watch(self, child: _Child) -> None:
         while not self._stopping:
@@ -260,29 +306,31 @@ class Supervisor:
 
     # ---- liveness -----------------------------------------------------------------------------
     async def _monitor(self) -> None:
-        """Ask every running child for a heartbeat; a child that stops answering, or that has work
-        pending but makes no progress, is hung: kill it, and its watcher restarts it as a failure."""
+        """Ask every running child for a heartbeat each `heartbeat` seconds, and judge them four times
+        as often; a child that stops answering, or that has work pending but makes no progress, is
+        hung: kill it, and its watcher restarts it as a failure."""
         interval = self.cfg.supervision.heartbeat
+        misses = self.cfg.supervision.heartbeat_misses
         while not self._stopping:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval / 4)
             now = time.monotonic()
             for child in list(self.children.values()):
                 if child.state != "running" or child.handle is None:
                     continue
                 if child.liveness is None:
-                    child.liveness = Liveness(interval, self.cfg.supervision.heartbeat_misses, started_at=now)
-                    self._spawn(self._beat(child, child.liveness))
-                    continue
+                    child.liveness = Liveness(interval, misses, started_at=now)
+                    child.last_beat_sent = 0.0
                 verdict = child.liveness.verdict(now)
                 if verdict != "alive":
-                    child.hung_reason = f"{verdict}: no heartbeat or no progress for " \
-                                        f"{self.cfg.supervision.heartbeat_misses} x {interval}s"
+                    child.hung_reason = f"{verdict}: no heartbeat or no progress for {misses} x {interval}s"
                     log.warning("child %s is %s; killing it", child.spec.id, verdict)
                     child.liveness = None
                     with contextlib.suppress(Exception):
                         ray.kill(child.handle, no_restart=True)
                     continue
-                self._spawn(self._beat(child, child.liveness))
+                if now - child.last_beat_sent >= interval:
+                    child.last_beat_sent = now
+                    self._spawn(self._beat(child, child.liveness))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -300,6 +348,8 @@ class Supervisor:
 
     async def _stop_children(self) -> None:
         self._stopping = True
+        async with self._spare_lock:
+            await self._drop_spares()
         for child in reversed(list(self.children.values())):
             await self._stop_child(child)
         self.children.clear()
@@ -343,6 +393,21 @@ class Supervisor:
                 except Exception as exc:  # the broker is away: the same id again is deduplicated
                     log.warning("supervision event %s not yet published: %r", envelope.type, exc)
                     await asyncio.sleep(0.5)
+
+
+async def _until_ready(what: str, handle: Any, run_ref: Any) -> dict[str, Any]:
+    """The child's identity once it reports ready; fails fast if its run() ends first."""
+    ready = asyncio.ensure_future(handle.ready.remote())
+    running = asyncio.ensure_future(run_ref)
+    done, _ = await asyncio.wait({ready, running}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+    if not done:
+        ready.cancel()
+        raise TimeoutError(f"{what} was not ready within {READY_TIMEOUT_S:.0f}s")
+    if ready not in done:  # run() ended before the child was ready: it failed to start
+        ready.cancel()
+        running.result()
+        raise RuntimeError(f"{what} stopped before it was ready")
+    return ready.result()
 
 
 def _failed_ref(exc: Exception) -> asyncio.Future[None]:

@@ -102,3 +102,30 @@ async def test_a_stage_whose_event_loop_is_frozen_misses_heartbeats_and_is_repla
         assert events[-2:] == ["ChildFailed", "ChildRestarted"]
     finally:
         teardown(cfg, timeout=30)
+
+
+async def test_a_warm_standby_takes_a_killed_replicas_partitions_over(nats_server, ray_head):
+    cfg = small_config(nats_server.url, name="standby")
+    cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={
+        "risk": cfg.stages.risk.model_copy(update={"standby": 1})})})
+    await asyncio.get_running_loop().run_in_executor(None, deploy, cfg)
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+        status = await supervisor.status.remote()
+        spare_pid = status["standby"]["risk"][0]
+        before = await _tree(supervisor)
+        os.kill(before["risk-0"]["pid"], signal.SIGKILL)
+        await async_wait_until(lambda: _restarted(supervisor, ["risk-0"], before), 30, what="the takeover")
+        assert (await _tree(supervisor))["risk-0"]["pid"] == spare_pid, "the spare took over"
+
+        async def refilled() -> bool:
+            pids = (await supervisor.status.remote())["standby"].get("risk", [])
+            return len(pids) == 1 and pids[0] != spare_pid
+
+        await async_wait_until(refilled, 60, what="a new spare")
+        async with TradingClient.from_config(cfg) as client:
+            outcomes = [await client.wait(await client.place_order(a, "AAPL", "BUY", 2, "100"), timeout=30)
+                        for a in ("ACC2", "ACC3", "ACC4", "ACC5", "ACC6")]
+        assert {o.status for o in outcomes} == {"filled"}, "every partition is consumed"
+    finally:
+        teardown(cfg, timeout=30)
