@@ -22,9 +22,11 @@ from actors.loop import ConsumerLoop, RecentIds
 from actors.positions_projection import PositionsProjection
 from actors.risk import RiskHandler
 from actors.stage import StageHandler
+from actors.trading_control import TradingControl
 from actors.venue_breaker import VenueBreaker
 from actors.venue_sim import VenueSession
 from cluster.config import SystemConfig
+from cluster.control import watch_control
 from cluster.nats_conn import connect_retrying
 from cluster.topology import consumer_specs
 from supervision.breaker import BreakerState
@@ -87,10 +89,11 @@ class StageWorker(_Base):
         self.faults = FaultPoints()
         self.handler: StageHandler | None = None
         self.breaker: VenueBreaker | None = None
+        self.control = TradingControl()
 
     def _handler(self, nc: Any) -> StageHandler:
         if self.stage == "risk":
-            return RiskHandler(self.cfg)
+            return RiskHandler(self.cfg, self.control)
         if self.stage == "allocator":
             return AllocatorHandler(self.cfg)
         if self.stage == "gateway":
@@ -120,6 +123,12 @@ class StageWorker(_Base):
                     await nc.drain()
                 return {}
             stopping.cancel()
+        control_task = None
+        if self.stage == "risk":
+            # The kill switch is applied before the first order is taken, then as each change arrives.
+            loaded = asyncio.Event()
+            control_task = asyncio.create_task(watch_control(js, self.control, loaded))
+            await asyncio.wait_for(loaded.wait(), 30)
         handler = self.handler = self._handler(nc)
         gate = None
         if self.breaker is not None:
@@ -142,6 +151,8 @@ class StageWorker(_Base):
                 await loop.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            if control_task is not None:
+                control_task.cancel()
             if self.breaker is not None:
                 await self.breaker.stop()
             with contextlib.suppress(Exception):

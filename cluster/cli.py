@@ -373,6 +373,26 @@ def cmd_breaker(args: argparse.Namespace) -> int:
     return _with_nats(args, work)
 
 
+def cmd_switch(args: argparse.Namespace) -> int:
+    from actors.risk_state import TradingState
+    from cluster.control import set_trading_state
+    from cluster.render import console, print_json
+
+    state = TradingState.HALTED if args.command == "halt" else TradingState.ACTIVE
+
+    async def work(nc: Any) -> int:
+        revision = await set_trading_state(nc.jetstream(), state, args.account, args.reason or "")
+        scope = f"account {args.account}" if args.account else "all accounts"
+        if args.json:
+            print_json({"state": state.value, "scope": scope, "revision": revision})
+        else:
+            console.print(f"trading {state.value} for {scope} (change #{revision}); every risk replica applies it "
+                          "as it arrives")
+        return 0
+
+    return _with_nats(args, work)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cluster.demo import run_demo
 
@@ -441,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     breaker.add_argument("action", choices=("status", "open", "close"))
     breaker.add_argument("venue")
 
+    for name, text in (("halt", "kill switch: no new order passes risk"), ("resume", "lift the kill switch")):
+        switch = sub.add_parser(name, parents=[common], help=text)
+        switch.add_argument("--account", help="one account (default: the whole desk)")
+        switch.add_argument("--reason", help="why (stored with the change)")
+
     demo = sub.add_parser("demo", parents=[common], help="start everything, run 1,000 orders with a crash, stop")
     demo.add_argument("--orders", type=int, default=1000)
     demo.add_argument("--rate", type=float, default=250.0)
@@ -449,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
             "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "positions": cmd_positions,
-            "rebuild": cmd_rebuild, "breaker": cmd_breaker, "demo": cmd_demo}
+            "rebuild": cmd_rebuild, "breaker": cmd_breaker, "halt": cmd_switch,
+            "resume": cmd_switch, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from actors.applied import APPLIED_BUCKET
 from actors.positions_projection import POSITIONS_BUCKET
 from cluster.config import DeliveryConfig, SystemConfig
+from cluster.control import CONTROL_BUCKET
 from messages import subjects
 from supervision.breaker_store import BREAKERS_BUCKET
 
@@ -106,6 +107,9 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
     await _ensure_bucket(js, KeyValueConfig(bucket=BREAKERS_BUCKET, history=10, storage=StorageType.FILE,
                                             replicas=cfg.nats.stream_replicas,
                                             description="circuit breaker state per venue"))
+    await _ensure_bucket(js, KeyValueConfig(bucket=CONTROL_BUCKET, history=64, storage=StorageType.FILE,
+                                            replicas=cfg.nats.stream_replicas,
+                                            description="trading states (kill switch), with history"))
 
 
 async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:

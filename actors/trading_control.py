@@ -1,0 +1,49 @@
+"""The kill switch, folded: the trading state of the whole desk and of each account.
+
+Pure: entries of the CONTROL bucket (`trading.global`, `trading.account.<A>`) are applied in
+revision order; the stricter of the global and the account state wins.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from actors.risk_state import TradingState
+
+__all__ = ["GLOBAL_KEY", "TradingControl", "TradingSwitch", "account_key"]
+
+GLOBAL_KEY = "trading.global"
+_ACCOUNT_PREFIX = "trading.account."
+_STRICTNESS = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+def account_key(account: str) -> str:
+    return f"{_ACCOUNT_PREFIX}{account}"
+
+
+@dataclass(frozen=True)
+class TradingSwitch:
+    state: TradingState
+    reason: str = ""
+    scope: str = "global"
+
+
+class TradingControl:
+    def __init__(self) -> None:
+        self._global = TradingSwitch(TradingState.ACTIVE)
+        self._accounts: dict[str, TradingSwitch] = {}
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        """Fold one bucket entry (a deleted key means ACTIVE)."""
+        data = json.loads(value) if value else {"state": TradingState.ACTIVE.value}
+        if key == GLOBAL_KEY:
+            self._global = TradingSwitch(TradingState(data["state"]), data.get("reason", ""), "global")
+        elif key.startswith(_ACCOUNT_PREFIX):
+            account = key[len(_ACCOUNT_PREFIX):]
+            self._accounts[account] = TradingSwitch(TradingState(data["state"]), data.get("reason", ""),
+                                                    f"account {account}")
+
+    def switch_for(self, account: str) -> TradingSwitch:
+        own = self._accounts.get(account, TradingSwitch(TradingState.ACTIVE))
+        return own if _STRICTNESS[own.state] > _STRICTNESS[self._global.state] else self._global

@@ -1,0 +1,51 @@
+"""The kill switch over the wire: trading states in the JetStream KV bucket CONTROL.
+
+Every change is a new revision of its key (the bucket keeps the history), so each halt and resume
+is a stored event; every risk replica watches the bucket and applies a change as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from nats.js import JetStreamContext
+
+from actors.risk_state import TradingState
+from actors.trading_control import GLOBAL_KEY, TradingControl, account_key
+
+__all__ = ["CONTROL_BUCKET", "set_trading_state", "watch_control"]
+
+log = logging.getLogger(__name__)
+
+CONTROL_BUCKET = "CONTROL"
+
+
+async def set_trading_state(js: JetStreamContext, state: TradingState, account: str | None = None,
+                            reason: str = "") -> int:
+    kv = await js.key_value(CONTROL_BUCKET)
+    key = account_key(account) if account else GLOBAL_KEY
+    value = {"state": state.value, "reason": reason or f"set to {state.value} by an operator", "ts": time.time_ns()}
+    return int(await kv.put(key, json.dumps(value).encode()))
+
+
+async def watch_control(js: JetStreamContext, control: TradingControl, ready: asyncio.Event | None = None) -> None:
+    """Keep `control` up to date for as long as the task runs (the initial values first)."""
+    kv = await js.key_value(CONTROL_BUCKET)
+    watcher = await kv.watchall()
+    try:
+        while True:
+            entry = await watcher._updates.get()  # the watcher's own queue: no timeout between changes
+            if entry is None:  # the end of the initial values
+                if ready is not None:
+                    ready.set()
+                continue
+            if not hasattr(entry, "key"):
+                return  # stopped
+            control.apply(entry.key, entry.value if entry.operation is None else None)
+    finally:
+        with contextlib.suppress(Exception):
+            await watcher.stop()

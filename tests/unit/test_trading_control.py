@@ -1,0 +1,51 @@
+"""The kill switch fold: the stricter of the desk's and the account's state wins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from actors.risk_state import TradingState
+from actors.trading_control import GLOBAL_KEY, TradingControl, account_key
+
+
+def _value(state: str, reason: str = "") -> bytes:
+    return json.dumps({"state": state, "reason": reason}).encode()
+
+
+def test_everything_is_active_before_any_change() -> None:
+    assert TradingControl().switch_for("ACC1").state is TradingState.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("desk", "account", "expected"),
+    [
+        ("ACTIVE", "HALTED", TradingState.HALTED),
+        ("HALTED", "ACTIVE", TradingState.HALTED),
+        ("REDUCING", "ACTIVE", TradingState.REDUCING),
+        ("REDUCING", "HALTED", TradingState.HALTED),
+        ("ACTIVE", "ACTIVE", TradingState.ACTIVE),
+    ],
+)
+def test_the_stricter_of_the_desk_and_the_account_state_wins(desk: str, account: str,
+                                                              expected: TradingState) -> None:
+    control = TradingControl()
+    control.apply(GLOBAL_KEY, _value(desk))
+    control.apply(account_key("ACC1"), _value(account))
+    assert control.switch_for("ACC1").state is expected
+
+
+def test_an_account_halt_names_its_scope_and_reason_and_leaves_other_accounts_alone() -> None:
+    control = TradingControl()
+    control.apply(account_key("ACC1"), _value("HALTED", "fat finger"))
+    assert control.switch_for("ACC1").reason == "fat finger"
+    assert control.switch_for("ACC1").scope == "account ACC1"
+    assert control.switch_for("ACC2").state is TradingState.ACTIVE
+
+
+def test_a_deleted_key_means_active_again() -> None:
+    control = TradingControl()
+    control.apply(GLOBAL_KEY, _value("HALTED"))
+    control.apply(GLOBAL_KEY, None)
+    assert control.switch_for("ACC1").state is TradingState.ACTIVE
