@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-__all__ = ["ORDER_ID_PATTERN", "derive_event_id", "new_order_id", "order_received_id"]
+__all__ = ["ORDER_ID_PATTERN", "derive_event_id", "is_valid_order_id", "new_order_id", "order_received_id"]
 
 _NAMESPACE = uuid.UUID("6f1c9a4e-2b57-4c38-9d0e-7b3f1a2c5d81")
 
