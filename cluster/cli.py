@@ -393,6 +393,52 @@ def cmd_switch(args: argparse.Namespace) -> int:
     return _with_nats(args, work)
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from cluster.render import console, event_detail, print_json
+    from cluster.trace import trace
+
+    cfg = _config(args)
+
+    async def work(nc: Any) -> int:
+        events = await trace(nc.jetstream(), args.order_id, args.account, cfg.partitions)
+        if not events:
+            raise CliError(f"no events for order {args.order_id}", 1)
+        if args.json:
+            print_json([e.model_dump(mode="json") for e in events])
+            return 0
+        start = events[0].ts
+        table = Table(title=f"order {args.order_id}")
+        for col in ("+ms", "event", "detail", "event id"):
+            table.add_column(col, justify="right" if col == "+ms" else "left")
+        for e in events:
+            table.add_row(f"{(e.ts - start) / 1e6:.1f}", e.type, event_detail(e.type, e.payload), str(e.event_id)[:8])
+        console.print(table)
+        return 0
+
+    return _with_nats(args, work)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from cluster.job import submit_deploy
+    from cluster.render import console, print_json, render_tree
+
+    state = load_state()
+    if state is None:
+        raise CliError("no local stack is running here: run `trade up` first, or on a cluster use "
+                       "`ray job submit -- python -m cluster.job --config FILE`", EXIT_UNAVAILABLE)
+    load_config(args.config)  # a bad config fails here, before anything changes
+    nats_url = state.nats_url if load_config(args.config).nats.url == "embedded" else None
+    with console.status("re-applying the config (ray job submit) ..."):
+        status = submit_deploy(state.dashboard_url, str(Path(args.config).resolve()), nats_url)
+    if args.json:
+        print_json(status)
+    else:
+        render_tree(status)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cluster.demo import run_demo
 
@@ -466,6 +512,14 @@ def build_parser() -> argparse.ArgumentParser:
         switch.add_argument("--account", help="one account (default: the whole desk)")
         switch.add_argument("--reason", help="why (stored with the change)")
 
+    trace = sub.add_parser("trace", parents=[common], help="every event of one order, in time order")
+    trace.add_argument("order_id")
+    trace.add_argument("--account", help="the order's account (reads only its partition)")
+    for name in ("apply", "scale"):
+        apply = sub.add_parser(name, help="re-apply a changed config (replicas, limits) to the running system")
+        apply.add_argument("--config", required=True)
+        apply.add_argument("--json", action="store_true")
+
     demo = sub.add_parser("demo", parents=[common], help="start everything, run 1,000 orders with a crash, stop")
     demo.add_argument("--orders", type=int, default=1000)
     demo.add_argument("--rate", type=float, default=250.0)
@@ -475,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
             "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "positions": cmd_positions,
             "rebuild": cmd_rebuild, "breaker": cmd_breaker, "halt": cmd_switch,
-            "resume": cmd_switch, "demo": cmd_demo}
+            "resume": cmd_switch, "trace": cmd_trace, "apply": cmd_apply, "scale": cmd_apply, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

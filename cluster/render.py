@@ -30,7 +30,7 @@ def outcome_dict(outcome: OrderOutcome) -> dict[str, Any]:
     }
 
 
-def _detail(kind: str, p: dict[str, Any]) -> str:
+def event_detail(kind: str, p: dict[str, Any]) -> str:
     if kind == "OrderRejected":
         return f"{p.get('rule')}: {p.get('reason')}"
     if kind == "OrderFilled":
@@ -47,7 +47,7 @@ def render_outcome(outcome: OrderOutcome) -> None:
     table.add_column("event")
     table.add_column("detail")
     for env in outcome.events:
-        table.add_row(env.type, _detail(env.type, env.payload))
+        table.add_row(env.type, event_detail(env.type, env.payload))
     console.print(table)
 
 

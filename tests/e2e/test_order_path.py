@@ -126,3 +126,23 @@ async def test_the_same_order_id_placed_twice_is_one_order(deployed):
                 if ev.order_id == "SAME-1"]
     await nc.close()
     assert len(received) == 1, "the broker dropped the second copy (same Nats-Msg-Id)"
+
+
+async def test_trade_trace_shows_every_event_of_an_order_in_time_order(deployed, tmp_path):
+    import json as _json
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = deployed
+    async with TradingClient.from_config(cfg) as client:
+        oid = await client.place_order("ACC6", "MSFT", "BUY", 9, "400", allocation_profile="FUND3")
+        await client.wait(oid, timeout=30)
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(_json.loads(cfg.model_dump_json())))
+    result = subprocess.run([sys.executable, "-m", "cluster.cli", "trace", oid, "--json", "--config", str(cfg_file)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    types = [e["type"] for e in _json.loads(result.stdout)]
+    assert types == ["OrderReceived", "OrderApproved", "OrderAccepted", "OrderFilled", "AllocationCompleted"]
