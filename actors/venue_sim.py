@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 from pydantic import Field, TypeAdapter, ValidationError
 
 from actors.fill_all_venue import FillAllVenue
+from cluster.streams import read_stream
 from messages import MSG_ID_HEADER, subjects
 from messages.venue import ExecReport, NewOrderSingle, OrderStatusRequest, SessionReply
 
@@ -44,23 +44,10 @@ class VenueSession:
 
     async def restore(self) -> int:
         """Rebuild the venue's memory from its drop copy; returns how many reports were read."""
-        subject = subjects.venue_dropcopy(self.venue)
-        try:
-            last = await self._js.get_last_msg("VENUE", subject)
-        except Exception:
-            return 0
-        sub = await self._js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-        count = 0
-        try:
-            while True:
-                msg = await sub.next_msg(timeout=5)
-                self.book.restore(ExecReport.model_validate_json(msg.data))
-                count += 1
-                if msg.metadata.sequence.stream >= last.seq:
-                    break
-        finally:
-            await sub.unsubscribe()
-        return count
+        stored = await read_stream(self._js, "VENUE", subjects.venue_dropcopy(self.venue))
+        for msg in stored:
+            self.book.restore(ExecReport.model_validate_json(msg.data))
+        return len(stored)
 
     async def serve(self) -> None:
         await self._nc.subscribe(subjects.venue_session(self.venue), queue=f"venue-{self.venue}", cb=self._on_request)

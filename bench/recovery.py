@@ -36,7 +36,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.common import raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.throughput import Stack, machine  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
 from cluster.config import SystemConfig, VenueMode, load_config  # noqa: E402
@@ -529,9 +529,6 @@ class RecoveryStack(Stack):
         super().start_ray(namespace)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/recovery.py", description=__doc__.splitlines()[0])
@@ -551,7 +548,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
     stack = RecoveryStack(base)
-    ok = False
     cfg = load_config(args.config)
     cfg = cfg.model_copy(update={
         "name": "bench-recovery",
@@ -592,12 +588,13 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     console.print(f"logs: {stack.logs} (Ray's session logs under {base / 'ray'})")
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+
+    def body() -> None:
+        nonlocal cfg
         with console.status("starting nats-server and a Ray head ..."):
             url = stack.start_nats()
             stack.start_ray(cfg.name)
-            signal.signal(signal.SIGTERM, _raise_interrupt)  # ray.init may install its own
+            signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init may install its own
         cfg = cfg.with_nats_url(url)
         with console.status("deploying the system ..."):
             tree = stack.deploy(cfg)
@@ -614,31 +611,10 @@ def main(argv: list[str] | None = None) -> int:
         results.pop("_deployed_at", None)
         results["summary"] = summarize(results)
         render(results)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        console.print(f"wrote {out} (measuring took {results['measure_s']:.0f} s)")
-        ok = True
-        return 0
-    except KeyboardInterrupt:
-        console.print("[red]interrupted[/red]: stopping everything this benchmark started")
-        return 130
-    except Exception:
-        console.print_exception(max_frames=8)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        with console.status("stopping the system, Ray and the nats-server ..."):
-            problems = stack.close()
-        for problem in problems:
-            console.print(f"[yellow]cleanup[/yellow] {problem}")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, previous_term)
-        if ok and not args.keep_logs:
-            shutil.rmtree(base, ignore_errors=True)
-        else:
-            console.print(f"logs kept in {base}")
+        write_results(console, results, args.out, f" (measuring took {results['measure_s']:.0f} s)")
+
+    return run_guarded(console, stack, base, args.keep_logs, body,
+                       'stopping the system, Ray and the nats-server ...')
 
 
 if __name__ == "__main__":

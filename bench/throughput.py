@@ -26,10 +26,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import importlib.metadata
-import json
 import os
 import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +47,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.common import raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
 from cluster.config import SystemConfig, VenueMode, load_config  # noqa: E402
@@ -461,9 +460,6 @@ class Stack:
         return problems
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/throughput.py", description=__doc__.splitlines()[0])
@@ -493,7 +489,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     stack = Stack(base)
-    ok = False
     cfg = load_config(args.config)
     cfg = cfg.model_copy(update={
         "name": "bench",
@@ -528,12 +523,13 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     console.print(f"logs: {stack.logs} (Ray's session logs under {base / 'ray'})")
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+
+    def body() -> None:
+        nonlocal cfg
         with console.status("starting two nats-servers and a Ray head ..."):
             system_url, relay_url = stack.start_nats()
             stack.start_ray(cfg.name)
-            signal.signal(signal.SIGTERM, _raise_interrupt)  # ray.init may install its own
+            signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init may install its own
         cfg = cfg.with_nats_url(system_url)
         with console.status("deploying the system and starting the relay workers ..."):
             tree = stack.deploy(cfg)
@@ -543,31 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(measure(cfg, relay_url, args, results))
         results["measure_s"] = round(time.monotonic() - started, 1)
         render(results)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        console.print(f"wrote {out}")
-        ok = True
-        return 0
-    except KeyboardInterrupt:
-        console.print("[red]interrupted[/red]: stopping everything this benchmark started")
-        return 130
-    except Exception:
-        console.print_exception(max_frames=8)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        with console.status("stopping relay workers, the system, Ray and the nats-servers ..."):
-            problems = stack.close()
-        for problem in problems:
-            console.print(f"[yellow]cleanup[/yellow] {problem}")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, previous_term)
-        if ok and not args.keep_logs:
-            shutil.rmtree(base, ignore_errors=True)
-        else:
-            console.print(f"logs kept in {base}")
+        write_results(console, results, args.out)
+
+    return run_guarded(console, stack, base, args.keep_logs, body,
+                       'stopping relay workers, the system, Ray and the nats-servers ...')
 
 
 if __name__ == "__main__":

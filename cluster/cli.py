@@ -428,8 +428,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if state is None:
         raise CliError("no local stack is running here: run `trade up` first, or on a cluster use "
                        "`ray job submit -- python -m cluster.job --config FILE`", EXIT_UNAVAILABLE)
-    load_config(args.config)  # a bad config fails here, before anything changes
-    nats_url = state.nats_url if load_config(args.config).nats.url == "embedded" else None
+    cfg = load_config(args.config)  # a bad config fails here, before anything changes
+    nats_url = state.nats_url if cfg.nats.url == "embedded" else None
     with console.status("re-applying the config (ray job submit) ..."):
         status = submit_deploy(state.dashboard_url, str(Path(args.config).resolve()), nats_url)
     if args.json:

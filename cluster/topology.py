@@ -97,20 +97,16 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
             await js.update_stream(stream_cfg)
     for cspec in consumer_specs(cfg):
         await js.add_consumer(cspec.stream, cspec.config())
-    await _ensure_bucket(js, KeyValueConfig(bucket=APPLIED_BUCKET, history=1, ttl=cfg.nats.max_age,
-                                            max_bytes=cfg.nats.max_bytes, storage=StorageType.FILE,
-                                            replicas=cfg.nats.stream_replicas,
-                                            description="event ids each consumer has applied"))
-    await _ensure_bucket(js, KeyValueConfig(bucket=POSITIONS_BUCKET, history=5, storage=StorageType.FILE,
-                                            replicas=cfg.nats.stream_replicas,
-                                            description="positions projection snapshots"))
-    await _ensure_bucket(js, KeyValueConfig(bucket=BREAKERS_BUCKET, history=10, storage=StorageType.FILE,
-                                            replicas=cfg.nats.stream_replicas,
-                                            description="circuit breaker state per venue"))
-    await _ensure_bucket(js, KeyValueConfig(bucket=CONTROL_BUCKET, history=64, storage=StorageType.FILE,
-                                            replicas=cfg.nats.stream_replicas,
-                                            description="trading states (kill switch), with history"))
-
+    buckets = (
+        (APPLIED_BUCKET, 1, cfg.nats.max_age, "event ids each consumer has applied"),
+        (POSITIONS_BUCKET, 5, 0.0, "positions projection snapshots"),
+        (BREAKERS_BUCKET, 10, 0.0, "circuit breaker state per venue"),
+        (CONTROL_BUCKET, 64, 0.0, "trading states (kill switch), with history"),
+    )
+    for bucket, history, ttl, description in buckets:
+        await _ensure_bucket(js, KeyValueConfig(bucket=bucket, history=history, ttl=ttl or None,
+                                                max_bytes=cfg.nats.max_bytes, storage=StorageType.FILE,
+                                                replicas=cfg.nats.stream_replicas, description=description))
 
 async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
     try:

@@ -1,0 +1,62 @@
+"""What every benchmark shares: run the measuring body, write the JSON, and stop everything it
+started, also on failure, Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.console import Console
+
+__all__ = ["Closable", "raise_interrupt", "run_guarded", "write_results"]
+
+
+class Closable(Protocol):
+    def close(self) -> list[str]: ...
+
+
+def raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def write_results(console: Console, results: dict[str, Any], out: str, suffix: str = "") -> Path:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    console.print(f"wrote {path}{suffix}")
+    return path
+
+
+def run_guarded(console: Console, stack: Closable, base: Path, keep_logs: bool, body: Callable[[], None],
+                stopping: str) -> int:
+    """Run `body`; exit code 0, 130 (interrupted) or 1. The stack is closed in every case; its logs
+    (under `base`) are removed after a clean run unless `keep_logs`."""
+    previous_term = signal.signal(signal.SIGTERM, raise_interrupt)
+    ok = False
+    try:
+        body()
+        ok = True
+        return 0
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]: stopping everything this benchmark started")
+        return 130
+    except Exception:
+        console.print_exception(max_frames=8)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with console.status(stopping):
+            problems = stack.close()
+        for problem in problems:
+            console.print(f"[yellow]cleanup[/yellow] {problem}")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous_term)
+        if ok and not keep_logs:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            console.print(f"logs kept in {base}")
