@@ -24,14 +24,13 @@ from actors.risk import RiskHandler
 from actors.stage import StageHandler
 from actors.trading_control import TradingControl
 from actors.venue_breaker import VenueBreaker
-from actors.venue_sim import VenueSession
 from cluster.config import SystemConfig
 from cluster.control import watch_control
 from cluster.nats_conn import connect_retrying
 from cluster.topology import consumer_specs
 from supervision.breaker import BreakerState
 
-__all__ = ["PositionsWorker", "StageWorker", "VenueWorker"]
+__all__ = ["PositionsWorker", "StageWorker", "VenueWorker", "WorkerBase"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def _identity() -> dict[str, Any]:
     return {"pid": os.getpid(), "node": ctx.get_node_id()[:12], "actor_id": ctx.get_actor_id()}
 
 
-class _Base:
+class WorkerBase:
     def __init__(self, cfg_json: str, name: str) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self.cfg = SystemConfig.model_validate_json(cfg_json)
@@ -71,7 +70,7 @@ class _Base:
 
 
 @ray.remote(max_restarts=0, max_concurrency=64)
-class StageWorker(_Base):
+class StageWorker(WorkerBase):
     """One replica of a stage, owning the consumers (partitions) the supervisor assigned it."""
 
     def __init__(self, cfg_json: str, name: str, stage: str, durables: list[str], venue: str | None = None,
@@ -188,34 +187,7 @@ class StageWorker(_Base):
 
 
 @ray.remote(max_restarts=0, max_concurrency=64)
-class VenueWorker(_Base):
-    """The venue simulator: a separate process with its own record of trades."""
-
-    def __init__(self, cfg_json: str, name: str, venue: str) -> None:
-        super().__init__(cfg_json, name)
-        self.venue = venue
-        self.session: VenueSession | None = None
-
-    async def run(self) -> dict[str, Any]:
-        nc = await connect_retrying(self.cfg.nats.url, name=self.name)
-        try:
-            self.session = VenueSession(nc, nc.jetstream(), self.venue)
-            restored = await self.session.restore()
-            log.info("venue %s restored %d reports from its drop copy", self.venue, restored)
-            await self.session.serve()
-            self._ready.set()
-            await self._stop.wait()
-        finally:
-            with contextlib.suppress(Exception):
-                await nc.drain()
-        return {"served": self.session.served}
-
-    def stats(self) -> dict[str, Any]:
-        return {"served": self.session.served if self.session else 0}
-
-
-@ray.remote(max_restarts=0, max_concurrency=64)
-class PositionsWorker(_Base):
+class PositionsWorker(WorkerBase):
     """The positions projection (event sourced from executions, with snapshots)."""
 
     def __init__(self, cfg_json: str, name: str) -> None:
@@ -237,3 +209,6 @@ class PositionsWorker(_Base):
 
     def stats(self) -> dict[str, Any]:
         return {"seq": self.projection.seq if self.projection else 0}
+
+
+from actors.venue_worker import VenueWorker  # noqa: E402  (re-exported; imports WorkerBase)

@@ -70,6 +70,13 @@ class VenueConfig(_Strict):
     mode: VenueMode = VenueMode.FILL_ALL
     symbols: tuple[str, ...] = ("AAPL", "MSFT", "TSLA")
     num_cpus: float = Field(0.1, gt=0, le=64)
+    #: Book mode: how often the reference prices take a random-walk step and the quotes move.
+    tick: Duration = Field(0.5, gt=0)
+    #: Book mode: the random walk's seed (the same seed gives the same prices).
+    seed: int = 7
+    #: Book mode: the liquidity provider's price levels per side and quantity per level.
+    levels: int = Field(3, ge=1, le=50)
+    quote_qty: int = Field(500, ge=1)
 
 
 class DeliveryConfig(_Strict):

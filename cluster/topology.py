@@ -19,8 +19,9 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from actors.applied import APPLIED_BUCKET
 from actors.positions_projection import POSITIONS_BUCKET
-from cluster.config import DeliveryConfig, SystemConfig
+from cluster.config import DeliveryConfig, SystemConfig, VenueMode
 from cluster.control import CONTROL_BUCKET
+from cluster.refprices import REFPRICES_BUCKET
 from messages import subjects
 from supervision.breaker_store import BREAKERS_BUCKET
 
@@ -61,14 +62,25 @@ def stream_of(name: str) -> subjects.StreamSpec:
 
 
 def consumer_specs(cfg: SystemConfig) -> list[ConsumerSpec]:
-    """Risk and allocator consume one durable per partition; each gateway its venue's subject."""
+    """Risk and allocator consume one durable per partition; each gateway its venue's subjects.
+
+    Risk also folds its partitions' executions (positions and working orders for its limits); a
+    gateway takes its venue's cancel requests and, in book mode, the venue's unsolicited reports
+    from the drop copy."""
     specs: list[ConsumerSpec] = []
     for p in range(cfg.partitions):
         specs.append(ConsumerSpec("risk", "ORDERS_RECEIVED", f"risk-p{p}", subjects.orders_received(p), p,
                                   cfg.stages.risk.delivery))
-    for venue in cfg.venues:
+        specs.append(ConsumerSpec("risk", "EXECUTIONS", f"risk-exec-p{p}", subjects.executions("*", p), p,
+                                  cfg.stages.risk.delivery))
+    for venue, vcfg in cfg.venues.items():
         specs.append(ConsumerSpec("gateway", "ORDERS_APPROVED", f"gateway-{venue}",
                                   subjects.orders_approved(venue), None, cfg.stages.gateway.delivery))
+        specs.append(ConsumerSpec("gateway", "ORDERS_CANCEL", f"gateway-{venue}-cancel",
+                                  subjects.orders_cancel(venue), None, cfg.stages.gateway.delivery))
+        if vcfg.mode is VenueMode.BOOK:
+            specs.append(ConsumerSpec("gateway", "VENUE", f"gateway-{venue}-dropcopy",
+                                      subjects.venue_dropcopy(venue), None, cfg.stages.gateway.delivery))
     for p in range(cfg.partitions):
         specs.append(ConsumerSpec("allocator", "EXECUTIONS", f"allocator-p{p}",
                                   subjects.executions("*", p), p, cfg.stages.allocator.delivery))
@@ -102,6 +114,7 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
         (POSITIONS_BUCKET, 5, 0.0, "positions projection snapshots"),
         (BREAKERS_BUCKET, 10, 0.0, "circuit breaker state per venue"),
         (CONTROL_BUCKET, 64, 0.0, "trading states (kill switch), with history"),
+        (REFPRICES_BUCKET, 1, 0.0, "reference prices per venue and symbol"),
     )
     for bucket, history, ttl, description in buckets:
         await _ensure_bucket(js, KeyValueConfig(bucket=bucket, history=history, ttl=ttl or None,

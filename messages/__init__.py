@@ -17,11 +17,14 @@ from messages.events import (
     OrderAccepted,
     OrderApproved,
     OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
     OrderFilled,
     OrderReceived,
     OrderRejected,
     OrderVenueRejected,
     SupervisionEvent,
+    TradingStateChanged,
 )
 from messages.ids import derive_event_id, new_order_id, order_received_id
 
@@ -44,6 +47,8 @@ __all__ = [
     "NewOrder",
     "OrderAccepted",
     "OrderApproved",
+    "OrderCancelRejected",
+    "OrderCancelRequested",
     "OrderCanceled",
     "OrderFilled",
     "OrderReceived",
@@ -54,6 +59,7 @@ __all__ = [
     "Side",
     "SupervisionEvent",
     "TimeInForce",
+    "TradingStateChanged",
     "decode",
     "derive_event_id",
     "encode",

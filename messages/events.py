@@ -21,12 +21,15 @@ __all__ = [
     "GaveUp",
     "OrderAccepted",
     "OrderApproved",
+    "OrderCancelRejected",
+    "OrderCancelRequested",
     "OrderCanceled",
     "OrderFilled",
     "OrderReceived",
     "OrderRejected",
     "OrderVenueRejected",
     "SupervisionEvent",
+    "TradingStateChanged",
 ]
 
 
@@ -88,6 +91,34 @@ class OrderCanceled(_VenueEvent):
 class OrderVenueRejected(_VenueEvent):
     TYPE = "OrderVenueRejected"
     reason: str
+
+
+class OrderCancelRequested(Event):
+    """A client (or operator) asks to cancel a working order; published on `orders.cancel.<venue>`."""
+
+    TYPE = "OrderCancelRequested"
+    account: AccountId
+    venue: VenueId
+    reason: str = "client request"
+
+
+class OrderCancelRejected(Event):
+    """The cancel could not be done (unknown order, already filled or canceled); not a terminal outcome."""
+
+    TYPE = "OrderCancelRejected"
+    account: AccountId
+    venue: VenueId
+    reason: str
+    state: str | None = None
+
+
+class TradingStateChanged(Event):
+    """The kill switch moved (ACTIVE / REDUCING / HALTED), globally (`account` None) or for one account."""
+
+    TYPE = "TradingStateChanged"
+    account: AccountId | None = None
+    state: str
+    reason: str = ""
 
 
 class AllocationLine(Message):
@@ -186,6 +217,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrderFilled,
         OrderCanceled,
         OrderVenueRejected,
+        OrderCancelRequested,
+        OrderCancelRejected,
+        TradingStateChanged,
         AllocationCompleted,
         DeadLettered,
         ChildStarted,

@@ -12,12 +12,15 @@ __all__ = [
     "dlq",
     "executions",
     "orders_approved",
+    "orders_cancel",
     "orders_received",
     "orders_rejected",
     "partition_of",
     "partition_of_subject",
     "supervision",
+    "venue_admin",
     "venue_dropcopy",
+    "venue_input",
     "venue_session",
 ]
 
@@ -43,6 +46,11 @@ def orders_received(partition: int | str) -> str:
 
 def orders_approved(venue: str) -> str:
     return f"orders.approved.{_token(venue, 'venue')}"
+
+
+def orders_cancel(venue: str) -> str:
+    """Cancel requests for orders at one venue (taken by that venue's gateway)."""
+    return f"orders.cancel.{_token(venue, 'venue')}"
 
 
 def orders_rejected(partition: int | str) -> str:
@@ -72,6 +80,16 @@ def venue_dropcopy(venue: str) -> str:
     return f"venue.{_token(venue, 'venue')}.dropcopy"
 
 
+def venue_input(venue: str) -> str:
+    """The book-mode venue's input journal (new, cancel, tick, in execution order): its memory."""
+    return f"venue.{_token(venue, 'venue')}.input"
+
+
+def venue_admin(venue: str) -> str:
+    """Core-NATS request/reply subject for run-time fault injection into a venue simulator."""
+    return f"admin.venue.{_token(venue, 'venue')}"
+
+
 def venue_session(venue: str) -> str:
     """Core-NATS request/reply subject of a venue's order-entry session (not stored)."""
     return f"session.{_token(venue, 'venue')}"
@@ -99,9 +117,11 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("ORDERS_RECEIVED", ("orders.received.*",)),
     StreamSpec("ORDERS_APPROVED", ("orders.approved.*",)),
     StreamSpec("ORDERS_REJECTED", ("orders.rejected.*",)),
+    StreamSpec("ORDERS_CANCEL", ("orders.cancel.*",)),
     StreamSpec("EXECUTIONS", ("executions.*.*",)),
     StreamSpec("ALLOCATIONS", ("allocations.*",)),
     StreamSpec("DLQ", ("dlq.*",)),
     StreamSpec("SUPERVISION", ("supervision.>",)),
     StreamSpec("VENUE", ("venue.*.dropcopy",)),
+    StreamSpec("VENUE_INPUT", ("venue.*.input",)),
 )

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from messages.base import Message, OrderId, OrderType, Price, Quantity, Side, Symbol, TimeInForce
 
-__all__ = ["ExecReport", "NewOrderSingle", "OrderStatusRequest", "SessionReply"]
+__all__ = ["ExecReport", "NewOrderSingle", "OrderCancelRequest", "OrderStatusRequest", "SessionReply"]
 
 
 class NewOrderSingle(Message):
@@ -28,6 +28,13 @@ class NewOrderSingle(Message):
 
 class OrderStatusRequest(Message):
     op: Literal["status"] = "status"
+    cl_ord_id: OrderId
+
+
+class OrderCancelRequest(Message):
+    """Cancel a resting order. The reply carries the "canceled" report or a "rejected" refusal."""
+
+    op: Literal["cancel"] = "cancel"
     cl_ord_id: OrderId
 
 
@@ -47,6 +54,10 @@ class ExecReport(Message):
     avg_px: Price | None = None
     leaves_qty: int = Field(0, ge=0)
     reason: str = ""
+    #: False: caused by this order's own new-order request, and returned in its reply (the gateway
+    #: publishes it from the reply). True: anything else (a fill of a resting order caused by another
+    #: order or a quote move, a cancel, an expiry): the gateway publishes it from the drop copy.
+    unsolicited: bool = False
 
 
 class SessionReply(Message):

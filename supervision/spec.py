@@ -41,17 +41,24 @@ def partitions_of_replica(partitions: int, replicas: int, index: int) -> list[in
 def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
     """Start order: venues, gateways, risk replicas, allocator replicas, positions (shutdown: reverse)."""
     specs: list[ChildSpec] = []
-    durables = {(c.stage, c.partition if c.partition is not None else c.durable): c.durable
-                for c in consumer_specs(cfg)}
+    consumers = consumer_specs(cfg)
+    by_partition: dict[tuple[str, int], list[str]] = {}
+    for c in consumers:
+        if c.partition is not None:
+            by_partition.setdefault((c.stage, c.partition), []).append(c.durable)
     for venue, vcfg in cfg.venues.items():
         specs.append(ChildSpec(f"venue-{venue}", ChildKind.VENUE, vcfg.num_cpus, {"venue": venue}))
     for venue in cfg.venues:
+        # The venue's approved orders first (the loop that places orders), then cancels and drop copy.
+        owned = [c.durable for c in consumers if c.stage == "gateway" and c.durable.startswith(f"gateway-{venue}")
+                 and c.durable in (f"gateway-{venue}", f"gateway-{venue}-cancel", f"gateway-{venue}-dropcopy")]
         specs.append(ChildSpec(f"gateway-{venue}", ChildKind.STAGE, cfg.stages.gateway.num_cpus,
-                               {"stage": "gateway", "venue": venue, "durables": [f"gateway-{venue}"]}))
+                               {"stage": "gateway", "venue": venue, "durables": owned}))
     for stage in ("risk", "allocator"):
         scfg = getattr(cfg.stages, stage)
         for i in range(scfg.replicas):
-            owned = [durables[(stage, p)] for p in partitions_of_replica(cfg.partitions, scfg.replicas, i)]
+            owned = [d for p in partitions_of_replica(cfg.partitions, scfg.replicas, i)
+                     for d in by_partition[(stage, p)]]
             if owned:
                 specs.append(ChildSpec(f"{stage}-{i}", ChildKind.STAGE, scfg.num_cpus,
                                        {"stage": stage, "durables": owned}))
