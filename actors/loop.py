@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -25,7 +26,7 @@ from actors.faults import FaultPoints
 from actors.pull import PullConsumer
 from actors.stage import Outgoing, StageHandler, TransientError
 from cluster.config import DeliveryConfig
-from messages import MSG_ID_HEADER, DecodeError, Envelope, Event, decode, encode
+from messages import MSG_ID_HEADER, DecodeError, Envelope, decode, encode
 
 __all__ = ["ConsumerLoop", "LoopStats", "RecentIds"]
 
@@ -67,7 +68,7 @@ class LoopStats:
 class _Work:
     msg: Msg
     envelope: Envelope
-    event: Event
+    event: Any  # an Event, or what the loop's decoder makes of its stream (e.g. a venue report)
 
 
 class ConsumerLoop:
@@ -75,8 +76,10 @@ class ConsumerLoop:
 
     def __init__(self, nc: Client, js: JetStreamContext, stream: str, durable: str, handler: StageHandler,
                  delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None,
-                 gate: Callable[[], float] | None = None) -> None:
+                 gate: Callable[[], float] | None = None,
+                 decoder: Callable[[bytes], tuple[Envelope, Any]] | None = None) -> None:
         self._nc = nc
+        self._decode = decoder or decode
         self._js = js
         self._handler = handler
         self._delivery = delivery
@@ -148,7 +151,7 @@ class ConsumerLoop:
         suspects: list[_Work] = []  # redelivered or replayed: may have been applied by an earlier process
         for msg in msgs:
             try:
-                envelope, event = decode(msg.data)
+                envelope, event = self._decode(msg.data)
             except DecodeError as exc:
                 outgoing.append(Outgoing(*dead_letter(self._handler.stage, msg, exc.reason, exc.error)))
                 to_ack.append(msg)

@@ -51,6 +51,8 @@ TRANSITIONS: Mapping[OrderState, Mapping[str, frozenset[OrderState]]] = MappingP
     _S.PENDING_NEW: MappingProxyType({
         "accepted": frozenset({_S.NEW}),
         "rejected": frozenset({_S.REJECTED}),
+        # Canceled before the venue acknowledged it (e.g. trading halted while it waited to be sent).
+        "canceled": frozenset({_S.CANCELED}),
         "cancel_requested": frozenset({_S.PENDING_NEW}),
     }),
     _S.NEW: MappingProxyType({**_LIVE_EVENTS, "cancel_requested": frozenset({_S.NEW})}),

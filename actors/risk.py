@@ -1,32 +1,55 @@
-"""RiskChecker stage: pre-trade checks on OrderReceived -> OrderApproved or OrderRejected."""
+"""RiskChecker stage: pre-trade checks on OrderReceived -> OrderApproved or OrderRejected.
+
+Stateful per partition: each partition's `RiskState` (positions, working orders, seen ids, rate
+windows) is folded from the decisions this stage makes and from the partition's executions, and is
+rebuilt from the log (`rebuild_risk_states`) when a replica takes the partition over, so limits hold
+across restarts and with several replicas.
+"""
 
 from __future__ import annotations
 
-from actors.risk_rules import Rejection, check_order
-from actors.risk_state import TradingState
+import time
+from collections.abc import Iterable
+
+from nats.js import JetStreamContext
+
+from actors.risk_rules import Rejection
+from actors.risk_state import RiskState, TradingState
 from actors.stage import Outgoing
 from actors.trading_control import TradingControl
 from cluster.config import SystemConfig
-from messages import Envelope, Event, OrderApproved, OrderReceived, OrderRejected, subjects, wrap
+from cluster.refprices import ReferencePrices
+from cluster.streams import decoded, read_stream
+from messages import (
+    Envelope,
+    Event,
+    OrderApproved,
+    OrderCanceled,
+    OrderFilled,
+    OrderReceived,
+    OrderRejected,
+    OrderVenueRejected,
+    subjects,
+    wrap,
+)
 
-__all__ = ["RiskHandler"]
+__all__ = ["RiskHandler", "rebuild_risk_states"]
 
 
 class RiskHandler:
     stage = "risk"
     concurrent = False
 
-    def __init__(self, cfg: SystemConfig, control: TradingControl | None = None) -> None:
+    def __init__(self, cfg: SystemConfig, control: TradingControl | None = None,
+                 prices: ReferencePrices | None = None, states: dict[int, RiskState] | None = None) -> None:
         self._cfg = cfg
         self._control = control or TradingControl()
+        self._prices = prices or ReferencePrices()
+        self.states: dict[int, RiskState] = states if states is not None else {}
 
-    def _switch_rejection(self, order: OrderReceived) -> Rejection | None:
-        switch = self._control.switch_for(order.account)
-        if switch.state is TradingState.ACTIVE:
-            return None
-        # REDUCING needs positions in the risk stage (not there yet): it blocks new orders like HALTED.
-        return Rejection(f"trading_{switch.state.value.lower()}", f"trading is {switch.state.value} for "
-                         f"{switch.scope}: {switch.reason}", TradingState.ACTIVE.value, switch.state.value)
+    def _state(self, account: str) -> tuple[int, RiskState]:
+        partition = subjects.partition_of(account, self._cfg.partitions)
+        return partition, self.states.setdefault(partition, RiskState())
 
     def _config_rejection(self, order: OrderReceived) -> Rejection | None:
         if order.venue not in self._cfg.venues:
@@ -37,16 +60,85 @@ class RiskHandler:
                              None, profile)
         return None
 
+    def _sync_trading_state(self, state: RiskState, account: str) -> str:
+        """Copy the kill switch (watched from the CONTROL bucket) into the partition's state."""
+        switch = self._control.switch_for(account)
+        state.set_trading_state(TradingState.ACTIVE)
+        state.set_trading_state(TradingState.ACTIVE, account)
+        if switch.scope == "global":
+            state.set_trading_state(switch.state)
+        else:
+            state.set_trading_state(switch.state, account)
+        return switch.reason
+
     async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
-        if not isinstance(event, OrderReceived):
-            raise TypeError(f"risk takes OrderReceived, not {event.TYPE}")
-        rejection = (self._switch_rejection(event) or self._config_rejection(event)
-                     or check_order(event, self._cfg.risk.limits_for(event.account)))
-        partition = subjects.partition_of(event.account, self._cfg.partitions)
+        if isinstance(event, OrderReceived):
+            return self._decide(envelope, event)
+        self.fold_execution(event)
+        return []
+
+    def fold_execution(self, event: Event) -> None:
+        """Executions move working quantity into positions, or release it."""
+        if isinstance(event, OrderFilled):
+            self._state(event.account)[1].on_fill(event.order_id, event.last_qty, event.last_px,
+                                                  exec_id=event.exec_id)
+        elif isinstance(event, OrderCanceled | OrderVenueRejected):
+            self._state(event.account)[1].on_done(event.order_id)
+
+    def _decide(self, envelope: Envelope, order: OrderReceived) -> list[Outgoing]:
+        partition, state = self._state(order.account)
+        known = state.outcome(order.order_id)
+        if known == "approved":  # a redelivery of a decision already taken: the same event again
+            return [self._approve(envelope, order)]
+        limits = self._cfg.risk.limits_for(order.account)
+        ref = self._prices.get(order.venue, order.symbol)
+        now = time.time()
+        rejection = None
+        if known == "rejected":
+            rejection = Rejection("duplicate_order_id", f"order id {order.order_id} was already rejected",
+                                  None, order.order_id)
+        else:
+            rejection = self._config_rejection(order)
+        if rejection is None:
+            why = self._sync_trading_state(state, order.account)
+            rejection = state.check(order, limits, ref, now, marks=self._prices.for_venue(order.venue))
+            if rejection is not None and rejection.rule == "trading_state" and why:
+                rejection = Rejection(rejection.rule, f"{rejection.reason} ({why})", rejection.limit,
+                                      rejection.value)
         if rejection is not None:
-            out: Event = OrderRejected(order_id=event.order_id, account=event.account, symbol=event.symbol,
-                                       rule=rejection.rule, reason=rejection.reason, limit=rejection.limit,
-                                       value=rejection.value)
+            state.on_rejected(order.order_id)
+            out = OrderRejected(order_id=order.order_id, account=order.account, symbol=order.symbol,
+                                rule=rejection.rule, reason=rejection.reason, limit=rejection.limit,
+                                value=rejection.value)
             return [Outgoing(subjects.orders_rejected(partition), wrap(out, cause=envelope))]
-        approved = OrderApproved(**event.model_dump())
-        return [Outgoing(subjects.orders_approved(event.venue), wrap(approved, cause=envelope))]
+        state.on_approved(order, now, reference_price=ref, limits=limits)
+        return [self._approve(envelope, order)]
+
+    @staticmethod
+    def _approve(envelope: Envelope, order: OrderReceived) -> Outgoing:
+        approved = OrderApproved(**order.model_dump())
+        return Outgoing(subjects.orders_approved(order.venue), wrap(approved, cause=envelope))
+
+
+async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
+                              partitions: Iterable[int]) -> dict[int, RiskState]:
+    """Fold the log into a fresh state per owned partition: its decisions (approved orders of every
+    venue, its rejections), then its executions. Executions the partition's consumer still has to
+    deliver are folded here already; folding them again changes nothing (exec ids are remembered)."""
+    owned = set(partitions)
+    states = {p: RiskState() for p in owned}
+
+    def mine(account: str) -> RiskState | None:
+        return states.get(subjects.partition_of(account, cfg.partitions))
+
+    for _, env, ev in decoded(await read_stream(js, "ORDERS_APPROVED")):
+        if isinstance(ev, OrderApproved) and (state := mine(ev.account)) is not None:
+            state.on_approved(ev, env.ts / 1e9, limits=cfg.risk.limits_for(ev.account))
+    handler = RiskHandler(cfg, states=states)
+    for p in sorted(owned):
+        for _, _, ev in decoded(await read_stream(js, "ORDERS_REJECTED", subjects.orders_rejected(p))):
+            if isinstance(ev, OrderRejected):
+                states[p].on_rejected(ev.order_id)
+        for _, _, ev in decoded(await read_stream(js, "EXECUTIONS", subjects.executions("*", p))):
+            handler.fold_execution(ev)
+    return states

@@ -17,17 +17,21 @@ import ray
 
 from actors.allocator import AllocatorHandler
 from actors.faults import FaultPoints
-from actors.gateway import GatewayHandler
+from actors.gateway import CancelHandler, DropCopyHandler, GatewayHandler, HaltSweeper, VenueLink, decode_report
+from actors.gateway_orders import GatewayOrders
 from actors.loop import ConsumerLoop, RecentIds
 from actors.positions_projection import PositionsProjection
-from actors.risk import RiskHandler
+from actors.risk import RiskHandler, rebuild_risk_states
 from actors.stage import StageHandler
 from actors.trading_control import TradingControl
 from actors.venue_breaker import VenueBreaker
-from cluster.config import SystemConfig
+from cluster.config import SystemConfig, VenueMode
 from cluster.control import watch_control
 from cluster.nats_conn import connect_retrying
+from cluster.refprices import ReferencePrices, watch_reference_prices
+from cluster.streams import decoded, read_stream
 from cluster.topology import consumer_specs
+from messages import subjects
 from supervision.breaker import BreakerState
 
 __all__ = ["PositionsWorker", "StageWorker", "VenueWorker", "WorkerBase"]
@@ -89,18 +93,66 @@ class StageWorker(WorkerBase):
         self.handler: StageHandler | None = None
         self.breaker: VenueBreaker | None = None
         self.control = TradingControl()
+        self.prices = ReferencePrices()
+        self._control_changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def _handler(self, nc: Any) -> StageHandler:
-        if self.stage == "risk":
-            return RiskHandler(self.cfg, self.control)
+    async def _build(self, nc: Any, js: Any) -> dict[str, tuple[StageHandler, Any, bool]]:
+        """durable -> (handler, decoder or None, gated by the venue breaker); starts the watchers the
+        handlers read (kill switch, reference prices) and rebuilds their state from the log first."""
         if self.stage == "allocator":
-            return AllocatorHandler(self.cfg)
+            handler = self.handler = AllocatorHandler(self.cfg)
+            return {d: (handler, None, False) for d in self.durables}
+        # The kill switch is applied before the first message is taken, then as each change arrives.
+        loaded = asyncio.Event()
+        self._tasks.append(asyncio.create_task(watch_control(js, self.control, loaded, self._control_changed.set)))
+        await asyncio.wait_for(loaded.wait(), 30)
+        if self.stage == "risk":
+            priced = asyncio.Event()
+            self._tasks.append(asyncio.create_task(watch_reference_prices(js, self.prices, priced)))
+            await asyncio.wait_for(priced.wait(), 30)
+            specs = {s.durable: s for s in consumer_specs(self.cfg)}
+            partitions = {specs[d].partition for d in self.durables if specs[d].partition is not None}
+            states = await rebuild_risk_states(js, self.cfg, partitions)  # type: ignore[arg-type]
+            handler = self.handler = RiskHandler(self.cfg, self.control, self.prices, states)
+            return {d: (handler, None, False) for d in self.durables}
         if self.stage == "gateway":
             assert self.venue is not None
             gw = self.cfg.stages.gateway
             self.breaker = VenueBreaker(nc, self.venue, gw.breaker.settings(gw.call_timeout))
-            return GatewayHandler(nc, self.venue, self.cfg.partitions, gw, breaker=self.breaker)
+            link = VenueLink(nc, self.venue, gw, self.breaker)
+            orders = GatewayOrders(self.venue)
+            if self.cfg.venues[self.venue].mode is VenueMode.BOOK:
+                # Orders may rest at the venue: know them (and their states) before taking reports.
+                stored = await read_stream(js, "EXECUTIONS", subjects.executions(self.venue, "*"))
+                for _, _, event in decoded(stored):
+                    orders.restore(event)
+            placed = self.handler = GatewayHandler(link, orders, self.cfg.partitions, self.control)
+            cancels = CancelHandler(link, orders, self.cfg.partitions)
+            wait_s = max(gw.delivery.ack_wait, 1.0) + gw.max_hold
+            dropcopy = DropCopyHandler(link, orders, self.cfg.partitions, placed, wait_s)
+            self._tasks.append(asyncio.create_task(self._sweep_halted(HaltSweeper(link, orders, self.control))))
+            built: dict[str, tuple[StageHandler, Any, bool]] = {}
+            for d in self.durables:
+                if d.endswith("-cancel"):
+                    built[d] = (cancels, None, True)
+                elif d.endswith("-dropcopy"):
+                    built[d] = (dropcopy, decode_report, False)  # type: ignore[assignment]
+                else:
+                    built[d] = (placed, None, True)
+            return built
         raise ValueError(f"unknown stage {self.stage}")
+
+    async def _sweep_halted(self, sweeper: HaltSweeper) -> None:
+        """Cancel working orders of halted accounts at once on a change, and again while it lasts."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._control_changed.wait(), 1.0)
+            self._control_changed.clear()
+            try:
+                await sweeper.sweep()
+            except Exception as exc:  # keep sweeping: a venue outage must not end the halt's cancels
+                log.warning("halt sweep failed: %r", exc)
 
     async def run(self) -> dict[str, Any]:
         specs = {s.durable: s for s in consumer_specs(self.cfg)}
@@ -122,20 +174,15 @@ class StageWorker(WorkerBase):
                     await nc.drain()
                 return {}
             stopping.cancel()
-        control_task = None
-        if self.stage == "risk":
-            # The kill switch is applied before the first order is taken, then as each change arrives.
-            loaded = asyncio.Event()
-            control_task = asyncio.create_task(watch_control(js, self.control, loaded))
-            await asyncio.wait_for(loaded.wait(), 30)
-        handler = self.handler = self._handler(nc)
+        built = await self._build(nc, js)
         gate = None
         if self.breaker is not None:
             await self.breaker.start()
             breaker = self.breaker
             gate = lambda: breaker.wait_hint() if breaker.breaker.state is BreakerState.OPEN else 0.0  # noqa: E731
         seen = RecentIds()
-        self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, handler, specs[d].delivery, seen, self.faults, gate)
+        self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, built[d][0], specs[d].delivery, seen, self.faults,
+                                   gate if built[d][2] else None, built[d][1])
                       for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
         self._ready.set()
@@ -150,8 +197,8 @@ class StageWorker(WorkerBase):
                 await loop.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            if control_task is not None:
-                control_task.cancel()
+            for task in self._tasks:
+                task.cancel()
             if self.breaker is not None:
                 await self.breaker.stop()
             with contextlib.suppress(Exception):

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from nats.js import JetStreamContext
 
@@ -32,8 +33,10 @@ async def set_trading_state(js: JetStreamContext, state: TradingState, account: 
     return int(await kv.put(key, json.dumps(value).encode()))
 
 
-async def watch_control(js: JetStreamContext, control: TradingControl, ready: asyncio.Event | None = None) -> None:
-    """Keep `control` up to date for as long as the task runs (the initial values first)."""
+async def watch_control(js: JetStreamContext, control: TradingControl, ready: asyncio.Event | None = None,
+                        on_change: Callable[[], None] | None = None) -> None:
+    """Keep `control` up to date for as long as the task runs (the initial values first); `on_change`
+    is called after each change is applied."""
     kv = await js.key_value(CONTROL_BUCKET)
     watcher = await kv.watchall()
     try:
@@ -46,6 +49,8 @@ async def watch_control(js: JetStreamContext, control: TradingControl, ready: as
             if not hasattr(entry, "key"):
                 return  # stopped
             control.apply(entry.key, entry.value if entry.operation is None else None)
+            if on_change is not None:
+                on_change()
     finally:
         with contextlib.suppress(Exception):
             await watcher.stop()

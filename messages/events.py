@@ -64,6 +64,7 @@ class OrderAccepted(_VenueEvent):
     TYPE = "OrderAccepted"
     venue_order_id: str
     price: Price | None = None
+    exec_id: str | None = None
 
 
 class OrderFilled(_VenueEvent):
@@ -86,11 +87,14 @@ class OrderCanceled(_VenueEvent):
     TYPE = "OrderCanceled"
     cum_qty: int = Field(ge=0)
     reason: str
+    #: The venue's report id; None when the gateway canceled an order that never reached the venue.
+    exec_id: str | None = None
 
 
 class OrderVenueRejected(_VenueEvent):
     TYPE = "OrderVenueRejected"
     reason: str
+    exec_id: str | None = None
 
 
 class OrderCancelRequested(Event):

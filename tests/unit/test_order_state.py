@@ -30,6 +30,7 @@ def machine(state: OrderState = S.PENDING_NEW, cum_qty: int = 0) -> OrderStateMa
     [
         (S.PENDING_NEW, 0, "accepted", 0, 100, S.NEW),
         (S.PENDING_NEW, 0, "rejected", 0, 0, S.REJECTED),
+        (S.PENDING_NEW, 0, "canceled", 0, 0, S.CANCELED),  # e.g. trading halted before it was sent
         (S.NEW, 0, "fill", 40, 60, S.PARTIALLY_FILLED),
         (S.NEW, 0, "fill", 100, 0, S.FILLED),
         (S.PARTIALLY_FILLED, 40, "fill", 70, 30, S.PARTIALLY_FILLED),
@@ -56,7 +57,7 @@ def test_a_valid_event_moves_the_order_to_the_expected_state(
         (S.NEW, 0, "accepted", 0, 100),
         (S.NEW, 0, "rejected", 0, 0),
         (S.PENDING_NEW, 0, "fill", 10, 90),
-        (S.PENDING_NEW, 0, "canceled", 0, 0),
+        (S.PENDING_NEW, 0, "expired", 0, 0),
         (S.PARTIALLY_FILLED, 40, "fill", 30, 70),  # cum_qty going down
         (S.PARTIALLY_FILLED, 40, "fill", 40, 60),  # a fill that fills nothing
         (S.NEW, 0, "fill", 101, 0),  # above order_qty
