@@ -1,6 +1,7 @@
 """`trade audit`: check the invariants from the streams and the venue's own record (the drop copy).
 
-- every received order has exactly one terminal outcome (rejected, filled, canceled, venue-rejected);
+- every received order has exactly one terminal outcome (rejected, filled, canceled, venue-rejected),
+  or rests at the venue (open in the venue's own record);
 - no order was approved, or a venue execution published, twice;
 - each venue execution (drop copy) appears exactly once in executions.*, and nothing else does;
 - allocations sum to the filled quantity of every order;
@@ -44,6 +45,8 @@ class AuditReport:
     orders: int = 0
     settled: int = 0
     in_flight: int = 0
+    #: Orders resting at the venue (accepted, still open in the venue's own record): not a violation.
+    working: int = 0
     filled: int = 0
     rejected: int = 0
     executions: int = 0
@@ -117,6 +120,12 @@ def check(received: list[tuple[int, OrderReceived]], approved: list[OrderApprove
             detail = f"filled {filled.get(oid, 0)}, allocated {allocated.get(oid, 0)}"
             add(Violation("allocation_mismatch", oid, detail))
 
+    venue_open: dict[str, bool] = {}
+    for r in dropcopy:  # in the venue's order: the last report says whether the order is still open
+        if r.kind == "accepted" or (r.kind == "fill" and r.leaves_qty > 0):
+            venue_open[r.cl_ord_id] = True
+        elif r.kind in ("fill", "canceled") or (r.kind == "rejected" and "-REJ" not in r.exec_id):
+            venue_open[r.cl_ord_id] = False
     grace_ns = int(grace_s * 1e9)
     first_seen = {}
     for ts, order in received:
@@ -129,6 +138,8 @@ def check(received: list[tuple[int, OrderReceived]], approved: list[OrderApprove
             add(Violation("terminal_twice", oid, f"{n} terminal outcomes"))
         elif now_ns - ts < grace_ns:
             report.in_flight += 1
+        elif venue_open.get(oid):
+            report.working += 1
         else:
             add(Violation("no_outcome", oid, f"no terminal outcome {(now_ns - ts) / 1e9:.0f}s after it was received"))
     for oid in terminal:

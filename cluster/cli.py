@@ -161,7 +161,7 @@ def cmd_order(args: argparse.Namespace) -> int:
             if args.no_wait:
                 print(order.order_id)
                 return 0
-            outcome = await client.wait(order.order_id, timeout=args.timeout)
+            outcome = await client.wait(order.order_id, timeout=args.timeout, working_ok=True)
         if args.json:
             print_json(outcome_dict(outcome))
         else:
@@ -271,7 +271,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             table = Table(title="audit")
             table.add_column("measure")
             table.add_column("value", justify="right")
-            for name in ("orders", "settled", "in_flight", "filled", "rejected", "executions", "allocations",
+            for name in ("orders", "settled", "in_flight", "working", "filled", "rejected", "executions", "allocations",
                          "dead_letters"):
                 table.add_row(name.replace("_", " "), str(getattr(report, name)))
             table.add_row("violations", str(len(report.violations)))
@@ -298,10 +298,11 @@ def cmd_positions(args: argparse.Namespace) -> int:
             print_json(live)
             return 0
         table = Table(title=f"positions (through executions seq {live['seq']})")
-        for col in ("account", "symbol", "quantity", "avg cost", "realised P&L"):
+        for col in ("account", "symbol", "quantity", "avg cost", "realised P&L", "mark", "unrealised P&L"):
             table.add_column(col, justify="right" if col != "account" and col != "symbol" else "left")
         for row in live["positions"]:
-            table.add_row(row["account"], row["symbol"], str(row["quantity"]), row["avg_cost"], row["realised"])
+            table.add_row(row["account"], row["symbol"], str(row["quantity"]), row["avg_cost"], row["realised"],
+                          row.get("mark") or "-", row.get("unrealised") or "-")
         console.print(table)
         return 0
 
@@ -378,7 +379,7 @@ def cmd_switch(args: argparse.Namespace) -> int:
     from cluster.control import set_trading_state
     from cluster.render import console, print_json
 
-    state = TradingState.HALTED if args.command == "halt" else TradingState.ACTIVE
+    state = {"halt": TradingState.HALTED, "reduce": TradingState.REDUCING}.get(args.command, TradingState.ACTIVE)
 
     async def work(nc: Any) -> int:
         revision = await set_trading_state(nc.jetstream(), state, args.account, args.reason or "")
@@ -386,11 +387,50 @@ def cmd_switch(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"state": state.value, "scope": scope, "revision": revision})
         else:
-            console.print(f"trading {state.value} for {scope} (change #{revision}); every risk replica applies it "
-                          "as it arrives")
+            effect = {TradingState.HALTED: "no new order passes risk and working orders are canceled",
+                      TradingState.REDUCING: "only orders that reduce a position pass risk",
+                      TradingState.ACTIVE: "orders pass risk as usual"}[state]
+            console.print(f"trading {state.value} for {scope} (change #{revision}): {effect}; every risk replica "
+                          "and gateway applies it as it arrives")
         return 0
 
     return _with_nats(args, work)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from cluster.client import TradingClient
+    from cluster.outcome import OrderStatus
+    from cluster.render import console, outcome_dict, print_json
+    from cluster.trace import find_order
+    from messages.ids import is_valid_order_id
+
+    if not is_valid_order_id(args.order_id):
+        raise CliError(f"invalid order id {args.order_id!r}", EXIT_BAD_INPUT)
+    cfg = _config(args)
+
+    async def _run() -> int:
+        async with TradingClient.from_config(cfg) as client:
+            account, venue = args.account, args.venue
+            if account is None or venue is None:
+                order = await find_order(client.nc.jetstream(), args.order_id, account, cfg.partitions)
+                if order is None:
+                    raise CliError(f"order {args.order_id} was never received", EXIT_BAD_INPUT)
+                account, venue = order.account, order.venue
+            request_id = await client.cancel(args.order_id, account, venue, args.reason or "canceled by an operator")
+            if args.no_wait:
+                print(request_id)
+                return 0
+            outcome = await client.wait_cancel(args.order_id, request_id, timeout=args.timeout)
+        canceled = outcome.status is OrderStatus.CANCELED
+        if args.json:
+            print_json({**outcome_dict(outcome), "cancel_request": request_id, "canceled": canceled})
+        elif canceled:
+            console.print(f"order {args.order_id} canceled ({outcome.filled_qty} filled before): {outcome.reason}")
+        else:
+            console.print(f"cancel of {args.order_id} refused: {outcome.cancel_rejected or outcome.status.value}")
+        return 0 if canceled else 1
+
+    return asyncio.run(_run())
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -507,10 +547,20 @@ def build_parser() -> argparse.ArgumentParser:
     breaker.add_argument("action", choices=("status", "open", "close"))
     breaker.add_argument("venue")
 
-    for name, text in (("halt", "kill switch: no new order passes risk"), ("resume", "lift the kill switch")):
+    for name, text in (("halt", "kill switch: no new order passes risk; working orders are canceled"),
+                       ("reduce", "reduce-only: only orders that reduce a position pass risk"),
+                       ("resume", "lift the kill switch (back to ACTIVE)")):
         switch = sub.add_parser(name, parents=[common], help=text)
         switch.add_argument("--account", help="one account (default: the whole desk)")
         switch.add_argument("--reason", help="why (stored with the change)")
+
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel a working order and print the answer")
+    cancel.add_argument("order_id")
+    cancel.add_argument("--account", help="the order's account (looked up in the log when not given)")
+    cancel.add_argument("--venue", help="the order's venue (looked up in the log when not given)")
+    cancel.add_argument("--reason", help="why (carried on the cancel)")
+    cancel.add_argument("--timeout", type=float, default=30.0)
+    cancel.add_argument("--no-wait", action="store_true", help="print the request id and return")
 
     trace = sub.add_parser("trace", parents=[common], help="every event of one order, in time order")
     trace.add_argument("order_id")
@@ -529,7 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
             "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "positions": cmd_positions,
             "rebuild": cmd_rebuild, "breaker": cmd_breaker, "halt": cmd_switch,
-            "resume": cmd_switch, "trace": cmd_trace, "apply": cmd_apply, "scale": cmd_apply, "demo": cmd_demo}
+            "reduce": cmd_switch, "resume": cmd_switch, "cancel": cmd_cancel,
+            "trace": cmd_trace, "apply": cmd_apply, "scale": cmd_apply, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

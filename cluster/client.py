@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -28,11 +29,12 @@ from pydantic import ValidationError
 from cluster.config import SystemConfig
 from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
 from cluster.nats_conn import connect
-from cluster.outcome import OrderOutcome, OrderTrack
+from cluster.outcome import OrderOutcome, OrderStatus, OrderTrack
 from messages import (
     MSG_ID_HEADER,
     DecodeError,
     NewOrder,
+    OrderCancelRequested,
     OrderReceived,
     decode,
     encode,
@@ -141,6 +143,48 @@ class TradingClient:
         except APIError as exc:
             raise PublishRejected(f"order {order.order_id} refused by the broker: {exc.description}") from exc
 
+    async def cancel(self, order_id: str, account: str, venue: str = "SIM", reason: str = "client request") -> str:
+        """Ask to cancel a working order; returns the request id once the broker has stored it. The
+        answer is an OrderCanceled (the order's outcome) or an OrderCancelRejected (see
+        `wait_cancel`)."""
+        try:
+            request = OrderCancelRequested(order_id=order_id, account=account, venue=venue, reason=reason)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        envelope = wrap(request, event_id=uuid.uuid4())
+        self._tracks.setdefault(order_id, OrderTrack(order_id))
+        try:
+            await self.nc.jetstream().publish(subjects.orders_cancel(venue), encode(envelope),
+                                              timeout=self.publish_timeout,
+                                              headers={MSG_ID_HEADER: str(envelope.event_id)})
+        except (NatsTimeout, TimeoutError, NoRespondersError, NoStreamResponseError) as exc:
+            raise BrokerUnavailable(f"cancel of {order_id} not stored: no answer from the broker within "
+                                    f"{self.publish_timeout}s ({type(exc).__name__})") from exc
+        except APIError as exc:
+            raise PublishRejected(f"cancel of {order_id} refused by the broker: {exc.description}") from exc
+        return str(envelope.event_id)
+
+    async def wait_cancel(self, order_id: str, request_id: str, timeout: float = 30.0) -> OrderOutcome:
+        """The outcome once the cancel request is answered: the order canceled (or otherwise finished),
+        or `cancel_rejected` set from the refusal of this request. OrderTimeout otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            track = self.track(order_id)
+            answered = any(env.causation_id == request_id for env, _ in track.events.values())
+            outcome = track.outcome()
+            if outcome.settled or answered:
+                return outcome
+            await asyncio.sleep(0.02)
+        status = self.outcome(order_id).status
+        raise OrderTimeout(f"cancel of {order_id}: no answer within {timeout}s (status {status})")
+
+    async def positions(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Positions per account and symbol: quantity, avg cost, realised and unrealised P&L at the
+        reference price (see `cluster.positions.query_positions`)."""
+        from cluster.positions import query_positions
+
+        return list((await query_positions(self.nc, account))["positions"])
+
     # ---- outcomes -----------------------------------------------------------------------------
     async def _on_event(self, msg: Any) -> None:
         try:
@@ -170,18 +214,38 @@ class TradingClient:
     def track(self, order_id: str) -> OrderTrack:
         return self._tracks.setdefault(order_id, OrderTrack(order_id))
 
-    async def wait(self, order_id: str, timeout: float = 30.0) -> OrderOutcome:
-        """The order's terminal outcome (with its allocations), or OrderTimeout."""
+    async def wait(self, order_id: str, timeout: float = 30.0, working_ok: bool = False) -> OrderOutcome:
+        """The order's terminal outcome (with its allocations), or OrderTimeout. With `working_ok`, an
+        order resting at the venue (accepted or partly filled, nothing new for a moment) is returned too."""
         current = self.outcome(order_id)
         if current.settled:
             return current
         fut: asyncio.Future[OrderOutcome] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(order_id, []).append(fut)
+        deadline = time.monotonic() + timeout
         try:
+            if working_ok:
+                return await self._settled_or_working(order_id, fut, deadline)
             return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise OrderTimeout(f"order {order_id}: no terminal outcome within {timeout}s "
                                f"(last status {self.outcome(order_id).status})") from None
+
+    async def _settled_or_working(self, order_id: str, fut: asyncio.Future[OrderOutcome],
+                                  deadline: float, quiet_s: float = 0.25) -> OrderOutcome:
+        seen = -1
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            done, _ = await asyncio.wait([fut], timeout=min(quiet_s, left))
+            if done:
+                return fut.result()
+            track = self.track(order_id)
+            outcome = track.outcome()
+            if outcome.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED) and len(track.events) == seen:
+                return outcome
+            seen = len(track.events)
 
 
 class SyncTradingClient:
@@ -208,8 +272,17 @@ class SyncTradingClient:
                     **fields: Any) -> str:
         return self._run(self._client.place_order(account, symbol, side, qty, price, **fields))
 
-    def wait(self, order_id: str, timeout: float = 30.0) -> OrderOutcome:
-        return self._run(self._client.wait(order_id, timeout))
+    def wait(self, order_id: str, timeout: float = 30.0, working_ok: bool = False) -> OrderOutcome:
+        return self._run(self._client.wait(order_id, timeout, working_ok))
+
+    def cancel(self, order_id: str, account: str, venue: str = "SIM", reason: str = "client request") -> str:
+        return self._run(self._client.cancel(order_id, account, venue, reason))
+
+    def positions(self, account: str | None = None) -> list[dict[str, Any]]:
+        return self._run(self._client.positions(account))
+
+    def wait_cancel(self, order_id: str, request_id: str, timeout: float = 30.0) -> OrderOutcome:
+        return self._run(self._client.wait_cancel(order_id, request_id, timeout))
 
     def close(self) -> None:
         try:

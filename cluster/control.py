@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 
 from actors.risk_state import TradingState
 from actors.trading_control import GLOBAL_KEY, TradingControl, account_key
+from messages import MSG_ID_HEADER, TradingStateChanged, derive_event_id, encode, subjects, wrap
 
 __all__ = ["CONTROL_BUCKET", "set_trading_state", "watch_control"]
 
@@ -27,10 +28,17 @@ CONTROL_BUCKET = "CONTROL"
 
 async def set_trading_state(js: JetStreamContext, state: TradingState, account: str | None = None,
                             reason: str = "") -> int:
+    """Store the change in the CONTROL bucket (what every risk replica and gateway watch) and publish it
+    as a TradingStateChanged event on `control.trading`; returns the bucket revision."""
     kv = await js.key_value(CONTROL_BUCKET)
     key = account_key(account) if account else GLOBAL_KEY
-    value = {"state": state.value, "reason": reason or f"set to {state.value} by an operator", "ts": time.time_ns()}
-    return int(await kv.put(key, json.dumps(value).encode()))
+    reason = reason or f"set to {state.value} by an operator"
+    value = {"state": state.value, "reason": reason, "ts": time.time_ns()}
+    revision = int(await kv.put(key, json.dumps(value).encode()))
+    event = TradingStateChanged(order_id="-", account=account, state=state.value, reason=reason)
+    envelope = wrap(event, event_id=derive_event_id(CONTROL_BUCKET, key, str(revision)))
+    await js.publish(subjects.control_trading(), encode(envelope), headers={MSG_ID_HEADER: str(envelope.event_id)})
+    return revision
 
 
 async def watch_control(js: JetStreamContext, control: TradingControl, ready: asyncio.Event | None = None,

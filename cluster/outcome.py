@@ -12,6 +12,7 @@ from messages import (
     Event,
     OrderAccepted,
     OrderCanceled,
+    OrderCancelRejected,
     OrderFilled,
     OrderRejected,
     OrderVenueRejected,
@@ -43,6 +44,8 @@ class OrderOutcome:
     allocated_qty: int
     reason: str | None
     events: tuple[Envelope, ...]
+    #: Why the latest cancel request was refused (the order goes on), if one was.
+    cancel_rejected: str | None = None
 
     @property
     def settled(self) -> bool:
@@ -107,4 +110,10 @@ class OrderTrack:
             allocated_qty=allocated_qty,
             reason=reason,
             events=tuple(env for env, _ in sorted(self.events.values(), key=lambda p: p[0].ts)),
+            cancel_rejected=self._latest_cancel_rejection(),
         )
+
+    def _latest_cancel_rejection(self) -> str | None:
+        refusals = sorted(((env.ts, ev) for env, ev in self.events.values() if isinstance(ev, OrderCancelRejected)),
+                          key=lambda p: p[0])
+        return refusals[-1][1].reason if refusals else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from nats.aio.client import Client
@@ -14,6 +15,7 @@ from nats.js.errors import NotFoundError
 from actors.positions import PositionBook
 from actors.positions_projection import POSITIONS_BUCKET, QUERY_SUBJECT, SNAPSHOT_KEY, fold, positions_rows
 from cluster.errors import TradingError
+from cluster.refprices import read_reference_prices
 from cluster.streams import read_stream
 
 __all__ = ["ProjectionUnavailable", "RebuildResult", "query_positions", "rebuild", "verify"]
@@ -39,13 +41,21 @@ class RebuildResult:
 
 
 async def query_positions(nc: Client, account: str | None = None, full: bool = False,
-                          timeout: float = 5.0) -> dict[str, Any]:
-    request = json.dumps({"account": account, "full": full}).encode()
+                          timeout: float = 5.0, marks: dict[str, Decimal] | None = None) -> dict[str, Any]:
+    """The live positions (quantity, average cost, realised P&L) with unrealised P&L at the venues'
+    reference prices (`marks` overrides them); each row carries the mark it used."""
+    if marks is None:
+        marks = (await read_reference_prices(nc.jetstream())).by_symbol()
+    request = json.dumps({"account": account, "full": full,
+                          "marks": {k: str(v) for k, v in marks.items()}}).encode()
     try:
         reply = await nc.request(QUERY_SUBJECT, request, timeout=timeout)
     except (NatsTimeout, TimeoutError, NoRespondersError) as exc:
         raise ProjectionUnavailable(f"the positions projection did not answer ({type(exc).__name__})") from exc
-    return json.loads(reply.data)
+    result = json.loads(reply.data)
+    for row in result["positions"]:
+        row["mark"] = str(marks[row["symbol"]]) if row["symbol"] in marks else None
+    return result
 
 
 async def rebuild(nc: Client, until_seq: int | None = None, from_snapshot: bool = False) -> tuple[PositionBook, int]:

@@ -25,7 +25,7 @@ def outcome_dict(outcome: OrderOutcome) -> dict[str, Any]:
     return {
         "order_id": outcome.order_id, "status": str(outcome.status), "settled": outcome.settled,
         "filled_qty": outcome.filled_qty, "avg_px": str(outcome.avg_px) if outcome.avg_px else None,
-        "allocated": outcome.allocated, "reason": outcome.reason,
+        "allocated": outcome.allocated, "reason": outcome.reason, "cancel_rejected": outcome.cancel_rejected,
         "events": [{"type": e.type, "event_id": str(e.event_id), "ts": e.ts} for e in outcome.events],
     }
 
@@ -39,6 +39,10 @@ def event_detail(kind: str, p: dict[str, Any]) -> str:
         return ", ".join(f"{ln['account']}={ln['qty']}" for ln in p.get("lines", []))
     if kind == "OrderAccepted":
         return f"venue order {p.get('venue_order_id')}"
+    if kind == "OrderCanceled":
+        return f"{p.get('reason')} (filled {p.get('cum_qty')} before)"
+    if kind in ("OrderCancelRejected", "OrderVenueRejected"):
+        return str(p.get("reason"))
     return ""
 
 

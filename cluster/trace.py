@@ -5,9 +5,9 @@ from __future__ import annotations
 from nats.js import JetStreamContext
 
 from cluster.streams import decoded, read_stream
-from messages import Envelope, subjects
+from messages import Envelope, OrderReceived, subjects
 
-__all__ = ["trace"]
+__all__ = ["find_order", "trace"]
 
 #: The streams an order's events live in, with the subject filter that narrows each to its partition.
 _STREAMS = (("ORDERS_RECEIVED", "received"), ("ORDERS_REJECTED", "rejected"), ("ORDERS_APPROVED", None),
@@ -26,3 +26,13 @@ async def trace(js: JetStreamContext, order_id: str, account: str | None, partit
             if env.correlation_id == order_id:
                 found.append(env)
     return sorted(found, key=lambda e: e.ts)
+
+
+async def find_order(js: JetStreamContext, order_id: str, account: str | None,
+                     partitions: int) -> OrderReceived | None:
+    """The order as it was received (with its account and venue), or None."""
+    p = subjects.partition_of(account, partitions) if account else "*"
+    for _, env, event in decoded(await read_stream(js, "ORDERS_RECEIVED", subjects.orders_received(p))):
+        if env.correlation_id == order_id and isinstance(event, OrderReceived):
+            return event
+    return None

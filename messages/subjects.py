@@ -9,6 +9,7 @@ __all__ = [
     "STREAMS",
     "StreamSpec",
     "allocations",
+    "control_trading",
     "dlq",
     "executions",
     "orders_approved",
@@ -63,6 +64,11 @@ def executions(venue: str, partition: int | str) -> str:
 
 def allocations(partition: int | str) -> str:
     return f"allocations.{partition}"
+
+
+def control_trading() -> str:
+    """Every kill-switch change (TradingStateChanged), in order."""
+    return "control.trading"
 
 
 def dlq(stage: str) -> str:
@@ -121,6 +127,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("EXECUTIONS", ("executions.*.*",)),
     StreamSpec("ALLOCATIONS", ("allocations.*",)),
     StreamSpec("DLQ", ("dlq.*",)),
+    StreamSpec("CONTROL", ("control.>",)),
     StreamSpec("SUPERVISION", ("supervision.>",)),
     StreamSpec("VENUE", ("venue.*.dropcopy",)),
     StreamSpec("VENUE_INPUT", ("venue.*.input",)),
