@@ -32,7 +32,7 @@ async def test_halt_blocks_new_orders_until_resume(deployed, tmp_path):
     async with TradingClient.from_config(deployed) as client:
         _trade(cfg_file, "halt", "--account", "ACC2", "--reason", "test")
         status, reason = await _status(client, "ACC2")
-        assert status == "rejected" and reason.startswith("trading_halted: trading is HALTED for account ACC2")
+        assert status == "rejected" and reason.startswith("trading_state: trading is halted for account ACC2")
         assert (await _status(client, "ACC3"))[0] == "filled", "other accounts still trade"
 
         _trade(cfg_file, "halt")
