@@ -175,16 +175,20 @@ def cmd_load(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cluster.client import TradingClient
+    from cluster.config import VenueMode
     from cluster.load import order_mix, run_load
+    from cluster.refprices import wait_reference_prices
     from cluster.render import err_console, print_json, render_load
 
     if args.orders < 1:
         raise CliError("--orders must be at least 1", EXIT_BAD_INPUT)
     cfg = _config(args)
-    orders = order_mix(args.orders, seed=args.seed)
 
     async def _run() -> int:
         async with TradingClient.from_config(cfg) as client:
+            book = next((v for v, vc in cfg.venues.items() if vc.mode is VenueMode.BOOK), None)
+            reference = await wait_reference_prices(client.nc.jetstream(), book) if book else None
+            orders = order_mix(args.orders, seed=args.seed, reference=reference or None)
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=err_console, disable=args.json, transient=False) as progress:
                 sent = progress.add_task("sent   ", total=len(orders))

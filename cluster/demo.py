@@ -18,11 +18,13 @@ import ray
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cluster.client import TradingClient
-from cluster.config import load_config
+from cluster.config import VenueMode, load_config
 from cluster.job import submit_deploy, teardown
 from cluster.load import LoadReport, order_mix, run_load
 from cluster.ray_env import init_ray
+from cluster.refprices import wait_reference_prices
 from cluster.render import console, print_json, render_load, render_tree
+from cluster.scenario import ScenarioResult, run_scenario
 from cluster.stack import STATE_DIR, LocalStack
 from supervision.supervisor import SUPERVISOR_NAME
 
@@ -71,10 +73,14 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
             init_ray(state.ray_address, namespace=cfg.name)
         if not as_json:
             render_tree(status)
-        mix = order_mix(orders, seed=int(time.time()))
+        book = next((v for v, vc in cfg.venues.items() if vc.mode is VenueMode.BOOK), None)
 
         async def _run() -> LoadReport:
             async with TradingClient.from_config(cfg) as client:
+                reference = None
+                if book is not None:  # price the orders around the venue's own reference prices
+                    reference = await wait_reference_prices(client.nc.jetstream(), book) or None
+                mix = order_mix(orders, seed=int(time.time()), reference=reference)
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                               TimeElapsedColumn(), console=console, disable=as_json) as progress:
                     sent = progress.add_task("sent   ", total=len(mix))
@@ -90,10 +96,20 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
         report = asyncio.run(_run())
         if kill:
             _await_restart(cfg.name, VICTIM, kill)
+        scenario = None
+        if book is not None:
+
+            async def _scenario() -> ScenarioResult:
+                async with TradingClient.from_config(cfg) as client:
+                    return await run_scenario(client, book)
+
+            scenario = asyncio.run(_scenario())
         final = ray.get(_supervisor(cfg.name).status.remote())
         ok = report.lost == 0 and report.duplicated == 0 and report.allocation_mismatches == 0
+        ok &= scenario is None or scenario.ok
         if as_json:
-            print_json({"report": report.to_dict(), "fault": kill, "tree": final, "ok": ok})
+            print_json({"report": report.to_dict(), "fault": kill, "tree": final, "ok": ok,
+                        "scenario": scenario.lines if scenario else None})
         else:
             render_tree(final)
             if kill.get("restarted_in_s") is not None:
@@ -101,6 +117,10 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
                               f"{kill['detected_in_s'] * 1000:.0f} ms; replaced by pid {kill['new_pid']}, consuming "
                               f"again {kill['restarted_in_s'] * 1000:.0f} ms after the kill")
             render_load(report, title=f"demo: {orders} orders, one stage process killed part-way")
+            if scenario is not None:
+                console.print("[bold]trading scenario[/bold] (order book venue)")
+                for line in scenario.lines:
+                    console.print(f"  {line}")
             console.print("[green]OK[/green]: every order has exactly one outcome" if ok
                           else "[red]FAILED[/red]: orders lost or duplicated")
         return 0 if ok else 1

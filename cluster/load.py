@@ -33,6 +33,8 @@ class LoadReport:
     filled: int = 0
     rejected: int = 0
     canceled: int = 0
+    #: Canceled after a partial fill (e.g. an IOC order's unfilled rest).
+    partially_filled: int = 0
     venue_rejected: int = 0
     lost: int = 0
     duplicated: int = 0
@@ -50,7 +52,8 @@ class LoadReport:
     def line(self) -> str:
         p50 = f"{self.latency_p50_ms:.1f}" if self.latency_p50_ms is not None else "-"
         p99 = f"{self.latency_p99_ms:.1f}" if self.latency_p99_ms is not None else "-"
-        return (f"sent={self.sent} filled={self.filled} rejected={self.rejected} canceled={self.canceled} "
+        return (f"sent={self.sent} filled={self.filled} partially_filled={self.partially_filled} "
+                f"rejected={self.rejected} canceled={self.canceled} "
                 f"venue_rejected={self.venue_rejected} lost={self.lost} duplicated={self.duplicated} "
                 f"throughput={self.throughput_per_s:.0f}/s p50={p50}ms p99={p99}ms")
 
@@ -64,19 +67,25 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def order_mix(n: int, seed: int = 7, run_id: str | None = None) -> list[NewOrder]:
+def order_mix(n: int, seed: int = 7, run_id: str | None = None,
+              reference: dict[str, Decimal] | None = None) -> list[NewOrder]:
     """A reproducible mix of accounts, symbols and sizes; about one order in ten breaks a risk limit.
+
+    With `reference` prices (an order-book venue), the orders are IOC limits a few ticks through the
+    market, so they fill, fill in part (the rest canceled) or not at all, and one in forty is priced
+    outside the collar. Without, prices spread around fixed levels (the fill-everything venue).
 
     Order ids are `<run_id>-<n>`: a fresh run id (the default) makes new orders; the same run id again
     re-sends the same orders, which the system treats as the orders it already has.
     """
     rng = random.Random(seed)
     run = run_id or f"L{uuid.uuid4().hex[:10]}"
+    levels = reference or SYMBOL_PRICES
     orders = []
     for i in range(n):
         account = rng.choice(ACCOUNTS)
-        symbol = rng.choice(tuple(SYMBOL_PRICES))
-        price = SYMBOL_PRICES[symbol] + Decimal(rng.randint(-200, 200)) / 100
+        symbol = rng.choice(tuple(levels))
+        side = rng.choice(("BUY", "SELL"))
         roll = rng.random()
         if roll < 0.05:
             qty = rng.randint(9_000, 9_900)  # breaks max_notional
@@ -84,9 +93,19 @@ def order_mix(n: int, seed: int = 7, run_id: str | None = None) -> list[NewOrder
             account, qty = "ACC1", rng.randint(501, 900)  # breaks ACC1's max_order_qty of 500
         else:
             qty = rng.randint(1, 500)
+        extra: dict[str, Any] = {}
+        if reference is None:
+            price = levels[symbol] + Decimal(rng.randint(-200, 200)) / 100
+        else:
+            sign = 1 if side == "BUY" else -1
+            ticks = rng.randint(-1, 3) if rng.random() >= 0.025 else 0
+            price = levels[symbol] + sign * Decimal(ticks) / 100
+            if ticks == 0:  # a fat finger: 8% through the market, outside a 5% collar
+                price = (levels[symbol] * (1 + sign * Decimal("0.08"))).quantize(Decimal("0.01"))
+            extra["tif"] = "IOC"
         profile = "FUND3" if rng.random() < 0.25 else None
-        orders.append(NewOrder(order_id=f"{run}-{i:06d}", account=account, symbol=symbol,
-                               side=rng.choice(("BUY", "SELL")), qty=qty, price=price, allocation_profile=profile))
+        orders.append(NewOrder(order_id=f"{run}-{i:06d}", account=account, symbol=symbol, side=side, qty=qty,
+                               price=price, allocation_profile=profile, **extra))
     return orders
 
 
@@ -114,6 +133,7 @@ def summarize(client: TradingClient, order_ids: list[str], started_ns: int, fini
                 rules[(outcome.reason or "?").split(":", 1)[0]] += 1
             case OrderStatus.CANCELED:
                 report.canceled += 1
+                report.partially_filled += outcome.filled_qty > 0
             case OrderStatus.VENUE_REJECTED:
                 report.venue_rejected += 1
         if oid in client.settled_at and oid in client.placed_at:

@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 
 __all__ = ["REFPRICES_BUCKET", "ReferencePrices", "publish_reference_prices", "read_reference_prices",
-           "refprice_key", "watch_reference_prices"]
+           "refprice_key", "wait_reference_prices", "watch_reference_prices"]
 
 REFPRICES_BUCKET = "REFPRICES"
 
@@ -75,6 +75,16 @@ async def read_reference_prices(js: JetStreamContext) -> ReferencePrices:
             entry = await kv.get(key)
             prices.apply(key, entry.value)
     return prices
+
+
+async def wait_reference_prices(js: JetStreamContext, venue: str, timeout: float = 15.0) -> dict[str, Decimal]:
+    """The venue's reference prices, waiting (up to `timeout`) for its first quotes; {} if none came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        prices = (await read_reference_prices(js)).for_venue(venue)
+        if prices or time.monotonic() > deadline:
+            return prices
+        await asyncio.sleep(0.1)
 
 
 async def watch_reference_prices(js: JetStreamContext, prices: ReferencePrices,

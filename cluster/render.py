@@ -61,7 +61,8 @@ def render_load(report: LoadReport, title: str = "load summary") -> None:
     table.add_column("value", justify="right")
     rows = [
         ("sent", report.sent), ("filled", report.filled), ("rejected", report.rejected),
-        ("canceled", report.canceled), ("venue rejected", report.venue_rejected), ("lost", report.lost),
+        ("canceled", report.canceled), ("  of which partly filled", report.partially_filled),
+        ("venue rejected", report.venue_rejected), ("lost", report.lost),
         ("duplicated", report.duplicated), ("allocation mismatches", report.allocation_mismatches),
         ("throughput", f"{report.throughput_per_s:.0f} orders/s"),
         ("latency p50", f"{report.latency_p50_ms:.1f} ms" if report.latency_p50_ms is not None else "-"),

@@ -38,7 +38,8 @@ async def test_a_submitted_job_deploys_the_system_and_an_order_goes_through(nats
         assert jobs.get_job_status(job_id) == JobStatus.SUCCEEDED, logs[-2000:]
         assert '"state": "running"' in logs
         async with TradingClient.from_config(cfg) as client:
-            oid = await client.place_order("ACC2", "AAPL", "BUY", 100, "187.5", allocation_profile="FUND3")
+            # local.yaml runs the order-book venue: a market order always finds the liquidity provider.
+            oid = await client.place_order("ACC2", "AAPL", "BUY", 100, order_type="MARKET", allocation_profile="FUND3")
             outcome = await client.wait(oid, timeout=30)
         assert outcome.status == "filled"
         assert outcome.allocated == {"A": 33, "B": 33, "C": 34}
