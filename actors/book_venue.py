@@ -1,25 +1,124 @@
 """Pure venue logic for the order-book mode: one price-time book per symbol, a seeded random-walk
 reference price and a liquidity provider quoting around it.
 
-Deterministic: the same sequence of commands (new, cancel, tick) gives the same reports with the
-same exec ids, so a venue that journals its commands rebuilds itself exactly by replaying them.
+Deterministic: the same sequence of commands (new, reject, cancel, tick, expire) gives the same
+reports with the same exec ids, so a venue that journals its commands rebuilds itself exactly by
+replaying them (`BookVenue.apply` takes the journaled `Command`s).
+
+Only client orders are reported: the liquidity provider's quotes (owner LIQUIDITY_OWNER) trade in
+the book but their reports are dropped. Each client report is tagged: ``unsolicited=False`` when
+it is an order's own report caused by its own new-order request (the requester gets it in its
+reply), ``unsolicited=True`` otherwise (a resting order filled by another order or a quote move,
+a cancel, an expiry).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated, Literal
 
-from actors.order_book import OrderBook
+from pydantic import Field
+
+from actors.order_book import (
+    REASON_NOT_OPEN,
+    REASON_UNKNOWN_ORDER,
+    UNKNOWN_VENUE_ORDER_ID,
+    OrderBook,
+)
 from actors.reference_price import LiquidityProvider, RandomWalk
+from actors.venue_faults import rejection
+from messages.base import Message, OrderId, Side
 from messages.venue import ExecReport, NewOrderSingle
 
-__all__ = ["START_PRICES", "BookVenue"]
+__all__ = [
+    "START_PRICES",
+    "BookVenue",
+    "CancelCommand",
+    "Command",
+    "ExpireCommand",
+    "JournalRecord",
+    "NewCommand",
+    "Outcome",
+    "RejectCommand",
+    "TickCommand",
+    "is_refusal",
+]
 
 #: Reference prices the walk starts from (other symbols start at 100).
 START_PRICES = {"AAPL": Decimal("187.25"), "MSFT": Decimal("411.10"), "TSLA": Decimal("243.80"),
                 "AMZN": Decimal("178.45")}
+
+
+# --- the journaled commands ------------------------------------------------------------------------
+
+
+class NewCommand(Message):
+    cmd: Literal["new"] = "new"
+    order: NewOrderSingle
+
+
+class RejectCommand(Message):
+    """A new order the venue decided to refuse (fault injection): the decision itself is journaled."""
+
+    cmd: Literal["reject"] = "reject"
+    order: NewOrderSingle
+    reason: str
+
+
+class CancelCommand(Message):
+    cmd: Literal["cancel"] = "cancel"
+    cl_ord_id: OrderId
+
+
+class TickCommand(Message):
+    """Every reference price takes one random-walk step and the quotes move."""
+
+    cmd: Literal["tick"] = "tick"
+
+
+class ExpireCommand(Message):
+    """End of day: every resting order expires."""
+
+    cmd: Literal["expire"] = "expire"
+
+
+Command = Annotated[NewCommand | RejectCommand | CancelCommand | TickCommand | ExpireCommand,
+                    Field(discriminator="cmd")]
+
+
+class JournalRecord(Message):
+    """One entry of the venue's input journal: the n-th command (n counts from 1)."""
+
+    n: int = Field(ge=1)
+    command: Command
+
+
+_REFUSAL_ID = re.compile(r"-REJ\d+$")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one command did.
+
+    `reports`: every client-order report it caused, in execution order, tagged solicited or
+    unsolicited (the drop copy's entries). `reply`: what the requester is answered. `duplicate`:
+    a new order whose client order id was already known (nothing happened; the reply is the
+    order's own recorded reports). Refusals (exec id with "-REJ") are in `reply` only."""
+
+    reports: tuple[ExecReport, ...]
+    reply: tuple[ExecReport, ...]
+    duplicate: bool = False
+
+
+def is_refusal(report: ExecReport) -> bool:
+    """A refusal changes no order (duplicate id, cancel of an unknown or finished order); its exec id
+    ends with ``-REJ<n>``."""
+    return _REFUSAL_ID.search(report.exec_id) is not None
 
 
 class BookVenue:
@@ -32,39 +131,121 @@ class BookVenue:
                                                            seed=seed + zlib.crc32(s.encode())), levels, qty)
             for s in symbols
         }
-        self._owner: dict[str, str] = {}  # cl_ord_id -> symbol
+        #: Client orders: cl_ord_id -> the new order, and -> every report so far (tagged).
+        self.orders: dict[str, NewOrderSingle] = {}
+        self._history: dict[str, list[ExecReport]] = {}
+        self._refusals = itertools.count(1)
+
+    # --- queries -------------------------------------------------------------------------------
 
     def reference_prices(self) -> dict[str, Decimal]:
         return {s: p.reference for s, p in self.providers.items() if p.reference is not None}
 
-    def new(self, order: NewOrderSingle) -> list[ExecReport]:
+    def knows(self, cl_ord_id: str) -> bool:
+        """True when a client order with this id was received (a new order with it is a duplicate)."""
+        return cl_ord_id in self.orders
+
+    def status(self, cl_ord_id: str) -> tuple[ExecReport, ...]:
+        """Every report of the client order so far, solicited and unsolicited (empty if unknown)."""
+        return tuple(self._history.get(cl_ord_id, ()))
+
+    def solicited(self, cl_ord_id: str) -> tuple[ExecReport, ...]:
+        """The order's reports caused by its own new-order request: a duplicate request's answer."""
+        return tuple(r for r in self._history.get(cl_ord_id, ()) if not r.unsolicited)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def apply(self, command: NewCommand | RejectCommand | CancelCommand | TickCommand | ExpireCommand) -> Outcome:
+        """Execute one journaled command."""
+        if isinstance(command, NewCommand):
+            return self.new(command.order)
+        if isinstance(command, RejectCommand):
+            return self.reject(command.order, command.reason)
+        if isinstance(command, CancelCommand):
+            return self.cancel(command.cl_ord_id)
+        if isinstance(command, TickCommand):
+            return self.tick()
+        return self.expire_day()
+
+    def new(self, order: NewOrderSingle) -> Outcome:
+        """Accept and match a new client order (a known client order id is a duplicate: nothing happens)."""
+        if self.knows(order.cl_ord_id):
+            return self._duplicate(order.cl_ord_id)
         book = self.books.get(order.symbol)
         if book is None:
-            return [_unknown_symbol(self.venue, order)]
-        self._owner.setdefault(order.cl_ord_id, order.symbol)
-        return book.submit(order.cl_ord_id, order.side, order.qty, order.order_type, order.tif, order.price)
+            return self._record_new(order, [_unknown_symbol(self.venue, order)])
+        reports = book.submit(order.cl_ord_id, order.side, order.qty, order.order_type, order.tif, order.price)
+        if reports and is_refusal(reports[0]):  # the id is taken by a liquidity provider's quote
+            return Outcome(reports=(), reply=tuple(reports))
+        return self._record_new(order, reports)
 
-    def cancel(self, cl_ord_id: str) -> list[ExecReport]:
-        symbol = self._owner.get(cl_ord_id)
-        book = self.books[symbol] if symbol else next(iter(self.books.values()))
-        return book.cancel(cl_ord_id)
+    def reject(self, order: NewOrderSingle, reason: str) -> Outcome:
+        """Refuse a new client order without booking it (it takes a venue order id all the same)."""
+        if self.knows(order.cl_ord_id):
+            return self._duplicate(order.cl_ord_id)
+        return self._record_new(order, [rejection(order, f"{self.venue}-{next(self._ids)}", reason)])
 
-    def tick(self) -> list[ExecReport]:
+    def cancel(self, cl_ord_id: str) -> Outcome:
+        """Cancel a resting client order: its "canceled" report (unsolicited), or a refusal."""
+        order = self.orders.get(cl_ord_id)
+        book = self.books.get(order.symbol) if order is not None else None
+        if order is None or book is None or not book.is_open(cl_ord_id):
+            return Outcome(reports=(), reply=(self._refusal(cl_ord_id, order),))
+        tagged = self._record(book.cancel(cl_ord_id), solicited_by=None)
+        return Outcome(reports=tagged, reply=tagged)
+
+    def tick(self) -> Outcome:
         """Move every reference price one step and re-quote around it."""
         reports: list[ExecReport] = []
         for provider in self.providers.values():
             reports.extend(provider.refresh())
-        return reports
+        return Outcome(reports=self._record(reports, solicited_by=None), reply=())
 
-    def status(self, cl_ord_id: str) -> tuple[ExecReport, ...]:
-        symbol = self._owner.get(cl_ord_id)
-        return self.books[symbol].status(cl_ord_id) if symbol else ()
+    def expire_day(self) -> Outcome:
+        """Every resting order expires (the liquidity provider's quotes too, until the next tick)."""
+        reports: list[ExecReport] = []
+        for book in self.books.values():
+            reports.extend(book.expire_day())
+        return Outcome(reports=self._record(reports, solicited_by=None), reply=())
 
-    def knows(self, cl_ord_id: str) -> bool:
-        return cl_ord_id in self._owner
+    # --- internals -----------------------------------------------------------------------------
+
+    def _duplicate(self, cl_ord_id: str) -> Outcome:
+        return Outcome(reports=(), reply=self.solicited(cl_ord_id), duplicate=True)
+
+    def _record_new(self, order: NewOrderSingle, reports: Iterable[ExecReport]) -> Outcome:
+        self.orders[order.cl_ord_id] = order
+        self._history[order.cl_ord_id] = []
+        tagged = self._record(reports, solicited_by=order.cl_ord_id)
+        return Outcome(reports=tagged, reply=tuple(r for r in tagged if r.cl_ord_id == order.cl_ord_id))
+
+    def _record(self, reports: Iterable[ExecReport], solicited_by: str | None) -> tuple[ExecReport, ...]:
+        """Keep the client orders' reports (not the liquidity provider's, not refusals), tagged."""
+        out = []
+        for report in reports:
+            history = self._history.get(report.cl_ord_id)
+            if history is None or is_refusal(report):
+                continue
+            if report.cl_ord_id != solicited_by:
+                report = report.model_copy(update={"unsolicited": True})
+            history.append(report)
+            out.append(report)
+        return tuple(out)
+
+    def _refusal(self, cl_ord_id: str, order: NewOrderSingle | None) -> ExecReport:
+        n = next(self._refusals)
+        if order is None:
+            return ExecReport(exec_id=f"{self.venue}-REJ{n}", cl_ord_id=cl_ord_id, kind="rejected",
+                              venue_order_id=UNKNOWN_VENUE_ORDER_ID, symbol=next(iter(self.books), "NONE"),
+                              side=Side.BUY, order_qty=1, reason=REASON_UNKNOWN_ORDER)
+        history = self._history.get(cl_ord_id) or []
+        venue_order_id = history[0].venue_order_id if history else UNKNOWN_VENUE_ORDER_ID
+        return ExecReport(exec_id=f"{self.venue}-REJ{n}", cl_ord_id=cl_ord_id, kind="rejected",
+                          venue_order_id=venue_order_id, symbol=order.symbol, side=order.side, order_qty=order.qty,
+                          reason=REASON_NOT_OPEN)
 
 
 def _unknown_symbol(venue: str, order: NewOrderSingle) -> ExecReport:
     return ExecReport(exec_id=f"{venue}-{order.symbol}-{order.cl_ord_id}-R", cl_ord_id=order.cl_ord_id,
-                      kind="rejected", venue_order_id="NONE", symbol=order.symbol, side=order.side,
+                      kind="rejected", venue_order_id=UNKNOWN_VENUE_ORDER_ID, symbol=order.symbol, side=order.side,
                       order_qty=order.qty, reason=f"symbol {order.symbol} is not traded here")

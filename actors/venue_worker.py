@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
 
 import ray
 
-from actors.venue_sim import VenueSession
+from actors.venue_sim import VenueDiverged, VenueSession
 from actors.workers import WorkerBase
 from cluster.nats_conn import connect_retrying
 
@@ -27,18 +28,32 @@ class VenueWorker(WorkerBase):
         self.session: VenueSession | None = None
 
     async def run(self) -> dict[str, Any]:
+        """Serves until stopped. Raises VenueDiverged when a book-mode journal write failed: the
+        supervisor then restarts the venue, which rebuilds itself from its journal."""
         nc = await connect_retrying(self.cfg.nats.url, name=self.name)
+        session: VenueSession | None = None
         try:
-            self.session = VenueSession(nc, nc.jetstream(), self.venue)
-            restored = await self.session.restore()
-            log.info("venue %s restored %d reports from its drop copy", self.venue, restored)
-            await self.session.serve()
+            session = self.session = VenueSession(nc, nc.jetstream(), self.venue, self.cfg.venues[self.venue])
+            restored = await session.restore()
+            log.info("venue %s (%s mode) restored %d records", self.venue, session.mode, restored)
+            await session.serve()
             self._ready.set()
-            await self._stop.wait()
+            stop = asyncio.ensure_future(self._stop.wait())
+            failed = asyncio.ensure_future(session.failed.wait())
+            try:
+                await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                failed.cancel()
+            if session.failure is not None:
+                raise VenueDiverged(str(session.failure)) from session.failure
         finally:
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    await session.close(timeout=2.0)
             with contextlib.suppress(Exception):
                 await nc.drain()
-        return {"served": self.session.served}
+        return {"served": session.served}
 
     def stats(self) -> dict[str, Any]:
         return {"served": self.session.served if self.session else 0}
