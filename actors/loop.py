@@ -24,9 +24,10 @@ from actors.applied import REPLAY_HEADER, AppliedLog
 from actors.dead_letter import dead_letter
 from actors.faults import FaultPoints
 from actors.pull import PullConsumer
-from actors.stage import Outgoing, StageHandler, TransientError
+from actors.stage import Directed, Outgoing, StageHandler, TransientError
 from cluster.config import DeliveryConfig
 from messages import MSG_ID_HEADER, DecodeError, Envelope, decode, encode
+from supervision.decider import Decider, Directive
 
 __all__ = ["ConsumerLoop", "LoopStats", "RecentIds"]
 
@@ -77,8 +78,10 @@ class ConsumerLoop:
     def __init__(self, nc: Client, js: JetStreamContext, stream: str, durable: str, handler: StageHandler,
                  delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None,
                  gate: Callable[[], float] | None = None,
-                 decoder: Callable[[bytes], tuple[Envelope, Any]] | None = None) -> None:
+                 decoder: Callable[[bytes], tuple[Envelope, Any]] | None = None,
+                 decider: Decider | None = None) -> None:
         self._nc = nc
+        self._decider = decider
         self._decode = decoder or decode
         self._js = js
         self._handler = handler
@@ -261,7 +264,13 @@ class ConsumerLoop:
         return results
 
     async def _failed(self, item: _Work, exc: BaseException, outgoing: list[Outgoing]) -> bool:
-        """Retry a transient failure with backoff; dead-letter poison. True when the msg is settled."""
+        """Retry a transient failure with backoff; dead-letter poison. True when the msg is settled.
+        A decider may instead say restart, stop or escalate: that ends the loop (nothing of the batch
+        is acked; it is redelivered to whoever consumes next)."""
+        directive = self._decider.decide(exc) if self._decider is not None else Directive.RESUME
+        if directive is not Directive.RESUME:
+            log.warning("%s: %s for %r", self._handler.stage, directive, exc)
+            raise Directed(directive.value, exc)
         deliveries = item.msg.metadata.num_delivered
         transient = isinstance(exc, TransientError)
         if transient and deliveries < self._delivery.max_deliver:

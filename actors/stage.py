@@ -7,7 +7,7 @@ from typing import Protocol
 
 from messages import Envelope, Event
 
-__all__ = ["Outgoing", "StageHandler", "TransientError"]
+__all__ = ["Directed", "Outgoing", "StageHandler", "TransientError"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,16 @@ class Outgoing:
 
 class TransientError(Exception):
     """A failure worth retrying later (venue timeout, broker hiccup): the message is naked with backoff."""
+
+
+class Directed(Exception):
+    """A handler failure whose decider said restart, stop or escalate: it ends the consumer loop and
+    the actor's run(), and the supervisor acts on the directive. The failed message is not acked."""
+
+    def __init__(self, directive: str, cause: BaseException) -> None:
+        super().__init__(f"{directive}: {type(cause).__name__}: {cause}")
+        self.directive = directive
+        self.cause = cause
 
 
 class StageHandler(Protocol):

@@ -27,7 +27,7 @@ class VenueWorker(WorkerBase):
         self.venue = venue
         self.session: VenueSession | None = None
 
-    async def run(self) -> dict[str, Any]:
+    async def _run(self) -> dict[str, Any]:
         """Serves until stopped. Raises VenueDiverged when a book-mode journal write failed: the
         supervisor then restarts the venue, which rebuilds itself from its journal."""
         nc = await connect_retrying(self.cfg.nats.url, name=self.name)

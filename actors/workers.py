@@ -22,7 +22,7 @@ from actors.gateway_orders import GatewayOrders
 from actors.loop import ConsumerLoop, RecentIds
 from actors.positions_projection import PositionsProjection
 from actors.risk import RiskHandler, rebuild_risk_states
-from actors.stage import StageHandler
+from actors.stage import Directed, StageHandler
 from actors.trading_control import TradingControl
 from actors.venue_breaker import VenueBreaker
 from cluster.config import SystemConfig, VenueMode
@@ -33,6 +33,7 @@ from cluster.streams import decoded, read_stream
 from cluster.topology import consumer_specs
 from messages import subjects
 from supervision.breaker import BreakerState
+from supervision.decider import Decider, Directive
 
 __all__ = ["PositionsWorker", "StageWorker", "VenueWorker", "WorkerBase"]
 
@@ -51,7 +52,26 @@ class WorkerBase:
         self.name = name
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._result: dict[str, Any] = {}
         self.started_at = time.time()
+
+    async def run(self) -> dict[str, Any]:
+        """The long-running call: returns when the actor is stopped (or a decider stops it)."""
+        try:
+            self._result = await self._run()
+            return self._result
+        finally:
+            self._finished.set()
+
+    async def _run(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def wait_stopped(self) -> dict[str, Any]:
+        """For a supervisor that adopted this actor (it did not make the `run()` call): returns when
+        run() ends, and fails when the process dies, as run() would."""
+        await self._finished.wait()
+        return self._result
 
     async def ready(self, timeout: float = 60.0) -> dict[str, Any]:
         """Returns once the actor consumes (or serves); with its pid and node."""
@@ -154,7 +174,7 @@ class StageWorker(WorkerBase):
             except Exception as exc:  # keep sweeping: a venue outage must not end the halt's cancels
                 log.warning("halt sweep failed: %r", exc)
 
-    async def run(self) -> dict[str, Any]:
+    async def _run(self) -> dict[str, Any]:
         specs = {s.durable: s for s in consumer_specs(self.cfg)}
 
         async def _woken() -> None:
@@ -181,18 +201,24 @@ class StageWorker(WorkerBase):
             breaker = self.breaker
             gate = lambda: breaker.wait_hint() if breaker.breaker.state is BreakerState.OPEN else 0.0  # noqa: E731
         seen = RecentIds()
+        decider = Decider({"TransientError": Directive.RESUME, **self.cfg.supervision.deciders},
+                          default=Directive.RESUME)
         self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, built[d][0], specs[d].delivery, seen, self.faults,
-                                   gate if built[d][2] else None, built[d][1])
+                                   gate if built[d][2] else None, built[d][1], decider)
                       for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
         self._ready.set()
         self._consuming.set()
         stop = asyncio.create_task(self._stop.wait())
+        directed: Directed | None = None
         try:
             done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if task is not stop and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+                error = None if task is stop else task.exception()
+                if isinstance(error, Directed) and error.directive != Directive.RESTART.value:
+                    directed = error  # stop or escalate: end normally and tell the supervisor why
+                elif error is not None:
+                    raise error
             for loop in self.loops:
                 await loop.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -203,6 +229,8 @@ class StageWorker(WorkerBase):
                 await self.breaker.stop()
             with contextlib.suppress(Exception):
                 await nc.drain()
+        if directed is not None:
+            return {"directive": directed.directive, "error": f"{type(directed.cause).__name__}: {directed.cause}"}
         return self.stats()
 
     async def assign(self, name: str, durables: list[str], venue: str | None = None,
@@ -241,7 +269,7 @@ class PositionsWorker(WorkerBase):
         super().__init__(cfg_json, name)
         self.projection: PositionsProjection | None = None
 
-    async def run(self) -> dict[str, Any]:
+    async def _run(self) -> dict[str, Any]:
         nc = await connect_retrying(self.cfg.nats.url, name=self.name)
         try:
             self.projection = PositionsProjection(nc, nc.jetstream())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 import yaml
 from pydantic import (
@@ -146,10 +146,43 @@ class BackoffConfig(_Strict):
     reset_after: Duration = 30.0
 
 
+_STRATEGY = "^(one_for_one|one_for_all|rest_for_one)$"
+
+
+class SubtreeConfig(_Strict):
+    """One supervisor below the root. Unset values are the root's (the venue subtrees default to
+    rest_for_one: a restarted venue session restarts its gateway, which reconciles)."""
+
+    strategy: str | None = Field(None, pattern=_STRATEGY)
+    intensity: int | None = Field(None, ge=0)
+    period: Duration | None = None
+
+
+class ChildConfig(_Strict):
+    """A child spec's policy: restart permanent (always), transient (after an abnormal exit) or
+    temporary (never); `shutdown`: how long it may drain before it is killed."""
+
+    restart: str = Field("permanent", pattern="^(permanent|transient|temporary)$")
+    shutdown: Duration = 10.0
+
+
+_SUBTREES = Literal["venue", "risk", "allocator"]
+_CHILD_KINDS = Literal["venue", "gateway", "risk", "allocator", "positions"]
+_DIRECTIVE = "^(resume|restart|stop|escalate)$"
+
+
 class SupervisionConfig(_Strict):
-    strategy: str = Field("one_for_one", pattern="^(one_for_one|one_for_all|rest_for_one)$")
+    strategy: str = Field("one_for_one", pattern=_STRATEGY)
     intensity: int = Field(3, ge=0)
     period: Duration = 5.0
+    #: The supervisors under the root: one per venue (venue session + gateway), risk, allocator.
+    supervisors: dict[_SUBTREES, SubtreeConfig] = {}
+    #: Child specs by kind.
+    children: dict[_CHILD_KINDS, ChildConfig] = {}
+    #: Handler exceptions by type name -> resume (retry / dead-letter the message, the default),
+    #: restart (replace the actor), stop (stop it for good) or escalate (fail its supervisor).
+    deciders: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*$")],
+                   Annotated[str, StringConstraints(pattern=_DIRECTIVE)]] = {}
     #: Each child is asked for a heartbeat this often; `heartbeat_misses` missed (or no progress with
     #: work pending for as long) means hung: it is killed and restarted.
     heartbeat: Duration = 0.5

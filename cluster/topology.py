@@ -115,6 +115,7 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
         (BREAKERS_BUCKET, 10, 0.0, "circuit breaker state per venue"),
         (CONTROL_BUCKET, 64, 0.0, "trading states (kill switch), with history"),
         (REFPRICES_BUCKET, 1, 0.0, "reference prices per venue and symbol"),
+        ("SUPERVISION", 5, 0.0, "the supervision tree's state: child actor names and counters"),
     )
     for bucket, history, ttl, description in buckets:
         await _ensure_bucket(js, KeyValueConfig(bucket=bucket, history=history, ttl=ttl or None,

@@ -18,6 +18,7 @@ __all__ = [
     "ChildRestarted",
     "ChildStarted",
     "DeadLettered",
+    "Escalated",
     "GaveUp",
     "OrderAccepted",
     "OrderApproved",
@@ -205,6 +206,13 @@ class BreakerChanged(SupervisionEvent):
     new: str
 
 
+class Escalated(SupervisionEvent):
+    """A supervisor's restart intensity was exceeded (or a decider said escalate): it stopped its
+    children and handed the failure to its parent."""
+
+    TYPE = "Escalated"
+
+
 class GaveUp(SupervisionEvent):
     """Restart intensity exceeded: the supervisor stopped restarting."""
 
@@ -229,6 +237,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ChildStarted,
         ChildFailed,
         ChildRestarted,
+        Escalated,
         GaveUp,
         BreakerChanged,
     )

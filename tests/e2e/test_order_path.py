@@ -108,7 +108,7 @@ async def test_a_killed_stage_process_is_replaced_and_the_replacement_consumes(d
 
     nc = await connect(cfg.nats.url, name="supervision")
     events = [env.type for _, env, _ in decoded(await read_stream(nc.jetstream(), "SUPERVISION",
-                                                                  "supervision.root.allocator-0"))]
+                                                                  "supervision.root.allocator.allocator-0"))]
     await nc.close()
     assert events == ["ChildStarted", "ChildFailed", "ChildRestarted"]
 

@@ -37,15 +37,16 @@ async def _deploy(nats_url: str, name: str, **supervision: Any) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("strategy", "victim", "expected"),
+    ("subtree", "strategy", "victim", "expected"),
     [
-        ("one_for_one", "risk-0", ["risk-0"]),
-        ("rest_for_one", "risk-1", ["risk-1", "allocator-0", "positions"]),
-        ("one_for_all", "risk-1", ["venue-SIM", "gateway-SIM", "risk-0", "risk-1", "allocator-0", "positions"]),
+        ("risk", "one_for_one", "risk-0", ["risk-0"]),
+        ("risk", "one_for_all", "risk-1", ["risk-0", "risk-1"]),
+        ("venue", "rest_for_one", "venue-SIM", ["venue-SIM", "gateway-SIM"]),
     ],
 )
-async def test_each_strategy_restarts_the_right_children(nats_server, ray_head, strategy, victim, expected):
-    cfg = await _deploy(nats_server.url, f"strategy-{strategy.replace('_', '-')}", strategy=strategy)
+async def test_each_strategy_restarts_the_right_children(nats_server, ray_head, subtree, strategy, victim, expected):
+    cfg = await _deploy(nats_server.url, f"strategy-{strategy.replace('_', '-')}",
+                        supervisors={subtree: {"strategy": strategy}})
     try:
         supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
         before = await _tree(supervisor)
@@ -58,6 +59,75 @@ async def test_each_strategy_restarts_the_right_children(nats_server, ray_head, 
         async with TradingClient.from_config(cfg) as client:
             oid = await client.place_order("ACC2", "AAPL", "BUY", 3, "100")
             assert (await client.wait(oid, timeout=30)).status == "filled"
+    finally:
+        teardown(cfg, timeout=30)
+
+
+async def _events(cfg: Any, subject: str) -> list[tuple[str, str]]:
+    nc = await connect(cfg.nats.url, name="check")
+    try:
+        return [(env.type, ev.detail) for _, env, ev in decoded(await read_stream(nc.jetstream(), "SUPERVISION",
+                                                                                  subject))]
+    finally:
+        await nc.close()
+
+
+async def test_a_child_that_keeps_crashing_escalates_and_the_parent_restarts_the_subtree(nats_server, ray_head):
+    cfg = await _deploy(nats_server.url, "escalation", supervisors={"risk": {"intensity": 1, "period": "30s"}})
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+        first = await _tree(supervisor)
+        os.kill(first["risk-0"]["pid"], signal.SIGKILL)  # within the risk supervisor's intensity of 1
+        await async_wait_until(lambda: _restarted(supervisor, ["risk-0"], first), 60, what="the first restart")
+        second = await _tree(supervisor)
+        assert second["risk-1"]["pid"] == first["risk-1"]["pid"]
+        os.kill(second["risk-0"]["pid"], signal.SIGKILL)  # one more in the period: the risk supervisor gives up
+        await async_wait_until(lambda: _restarted(supervisor, ["risk-0", "risk-1"], second), 60,
+                               what="the root to restart the risk subtree")
+        after = await _tree(supervisor)
+        assert after["allocator-0"]["pid"] == first["allocator-0"]["pid"], "the root's other children were left alone"
+        risk = next(n for n in (await supervisor.status.remote())["supervisors"] if n["path"] == "root.risk")
+        assert (risk["state"], risk["restarts"]) == ("running", 1)
+        events = [t for t, _ in await _events(cfg, "supervision.root.risk")]
+        assert events == ["Escalated", "ChildRestarted"]
+        async with TradingClient.from_config(cfg) as client:
+            oid = await client.place_order("ACC2", "AAPL", "BUY", 3, "100")
+            assert (await client.wait(oid, timeout=30)).status == "filled"
+    finally:
+        teardown(cfg, timeout=30)
+
+
+async def test_killing_the_root_leaves_the_stages_running_and_the_new_root_adopts_them(nats_server, ray_head):
+    from ray.util import list_named_actors
+
+    cfg = await _deploy(nats_server.url, "adoption")
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+        before = await _tree(supervisor)
+        root_pid = await supervisor.pid.remote()
+        os.kill(root_pid, signal.SIGKILL)
+        async with TradingClient.from_config(cfg) as client:  # the stages trade on without their root
+            oid = await client.place_order("ACC2", "AAPL", "BUY", 3, "100")
+            assert (await client.wait(oid, timeout=30)).status == "filled"
+
+        async def adopted() -> dict[str, Any] | None:
+            try:
+                status = await supervisor.status.remote()
+            except Exception:
+                return None  # Ray is still restarting the root
+            return status if len(status["adopted"]) == len(before) else None
+
+        status = await async_wait_until(adopted, 60, what="the restarted root to adopt its children")
+        assert await supervisor.pid.remote() != root_pid
+        assert {c["id"]: c["pid"] for c in status["children"]} == {i: c["pid"] for i, c in before.items()}
+        names = [a["name"] for a in list_named_actors(all_namespaces=True) if a["namespace"] == cfg.name]
+        for child_id in before:
+            assert sum(n.startswith(f"{cfg.name}-{child_id}-") for n in names) == 1, f"one {child_id}"
+
+        killed = status["children"][0]  # and the adopted children are supervised again
+        os.kill(killed["pid"], signal.SIGKILL)
+        await async_wait_until(lambda: _restarted(supervisor, [killed["id"]], before), 60,
+                               what="an adopted child to be restarted")
     finally:
         teardown(cfg, timeout=30)
 
@@ -97,7 +167,7 @@ async def test_a_stage_whose_event_loop_is_frozen_misses_heartbeats_and_is_repla
         assert child["last_failure"].startswith("hung (hung")
         nc = await connect(cfg.nats.url, name="check")
         events = [env.type for _, env, _ in decoded(await read_stream(nc.jetstream(), "SUPERVISION",
-                                                                      "supervision.root.allocator-0"))]
+                                                                      "supervision.root.allocator.allocator-0"))]
         await nc.close()
         assert events[-2:] == ["ChildFailed", "ChildRestarted"]
     finally:
