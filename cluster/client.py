@@ -165,14 +165,14 @@ class TradingClient:
         return str(envelope.event_id)
 
     async def wait_cancel(self, order_id: str, request_id: str, timeout: float = 30.0) -> OrderOutcome:
-        """The outcome once the cancel request is answered: the order canceled (or otherwise finished),
-        or `cancel_rejected` set from the refusal of this request. OrderTimeout otherwise."""
+        """The outcome once the cancel request is answered: the order canceled, or `cancel_rejected` set
+        from the refusal of this request (e.g. the order had filled). OrderTimeout otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             track = self.track(order_id)
             answered = any(env.causation_id == request_id for env, _ in track.events.values())
             outcome = track.outcome()
-            if outcome.settled or answered:
+            if answered or (outcome.status is OrderStatus.CANCELED and outcome.settled):
                 return outcome
             await asyncio.sleep(0.02)
         status = self.outcome(order_id).status

@@ -35,7 +35,7 @@ async def set_trading_state(js: JetStreamContext, state: TradingState, account: 
     reason = reason or f"set to {state.value} by an operator"
     value = {"state": state.value, "reason": reason, "ts": time.time_ns()}
     revision = int(await kv.put(key, json.dumps(value).encode()))
-    event = TradingStateChanged(order_id="-", account=account, state=state.value, reason=reason)
+    event = TradingStateChanged(account=account, state=state.value, reason=reason)
     envelope = wrap(event, event_id=derive_event_id(CONTROL_BUCKET, key, str(revision)))
     await js.publish(subjects.control_trading(), encode(envelope), headers={MSG_ID_HEADER: str(envelope.event_id)})
     return revision

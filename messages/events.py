@@ -121,6 +121,7 @@ class TradingStateChanged(Event):
     """The kill switch moved (ACTIVE / REDUCING / HALTED), globally (`account` None) or for one account."""
 
     TYPE = "TradingStateChanged"
+    order_id: str = "-"  # type: ignore[assignment]
     account: AccountId | None = None
     state: str
     reason: str = ""
