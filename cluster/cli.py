@@ -437,6 +437,35 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return asyncio.run(_run())
 
 
+def cmd_venue(args: argparse.Namespace) -> int:
+    from cluster.render import console, print_json
+    from cluster.venue_admin import VenueFaultsRefused, set_venue_faults
+
+    settings: dict[str, Any] = {}
+    if args.clear:
+        settings["clear"] = True
+    if args.latency is not None:
+        settings["latency"] = args.latency
+    if args.reject_rate is not None:
+        settings["reject_rate"] = args.reject_rate
+    for flag in ("disconnect", "stall"):
+        if getattr(args, flag) is not None:
+            settings[flag] = getattr(args, flag)
+
+    async def work(nc: Any) -> int:
+        try:
+            current = await set_venue_faults(nc, args.venue, **settings)
+        except VenueFaultsRefused as exc:
+            raise CliError(str(exc), EXIT_BAD_INPUT) from None
+        if args.json:
+            print_json(current)
+        else:
+            console.print(f"venue {args.venue} faults: " + ", ".join(f"{k}={v}" for k, v in current.items()))
+        return 0
+
+    return _with_nats(args, work)
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -566,6 +595,17 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("--timeout", type=float, default=30.0)
     cancel.add_argument("--no-wait", action="store_true", help="print the request id and return")
 
+    venue = sub.add_parser("venue", parents=[common],
+                           help="a venue simulator's faults at run time (no option: show them)")
+    venue.add_argument("venue")
+    venue.add_argument("--latency", type=float, help="seconds added before each session reply")
+    venue.add_argument("--reject-rate", type=float, help="fraction of new orders rejected (0..1)")
+    venue.add_argument("--disconnect", action=argparse.BooleanOptionalAction, default=None,
+                       help="drop the order-entry session (--no-disconnect brings it back)")
+    venue.add_argument("--stall", action=argparse.BooleanOptionalAction, default=None,
+                       help="stop answering session requests (--no-stall resumes)")
+    venue.add_argument("--clear", action="store_true", help="remove every fault")
+
     trace = sub.add_parser("trace", parents=[common], help="every event of one order, in time order")
     trace.add_argument("order_id")
     trace.add_argument("--account", help="the order's account (reads only its partition)")
@@ -584,7 +624,7 @@ COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status
             "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "positions": cmd_positions,
             "rebuild": cmd_rebuild, "breaker": cmd_breaker, "halt": cmd_switch,
             "reduce": cmd_switch, "resume": cmd_switch, "cancel": cmd_cancel,
-            "trace": cmd_trace, "apply": cmd_apply, "scale": cmd_apply, "demo": cmd_demo}
+            "venue": cmd_venue, "trace": cmd_trace, "apply": cmd_apply, "scale": cmd_apply, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

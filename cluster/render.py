@@ -78,11 +78,23 @@ def render_load(report: LoadReport, title: str = "load summary") -> None:
 
 def render_tree(status: dict[str, Any]) -> None:
     table = Table(title=f"supervision tree ({status['path']}, {status['strategy']})")
-    for col in ("child", "state", "pid", "node", "restarts", "last failure"):
+    for col in ("path", "state", "pid", "node", "restarts", "in window", "last failure"):
         table.add_column(col)
+    supervisors = {n["path"]: n for n in status.get("supervisors", [])}
+    shown: set[str] = set()
     for child in status["children"]:
-        table.add_row(child["id"], child["state"], str(child["pid"]), str(child["node"]), str(child["restarts"]),
+        parent = child.get("path", child["id"]).rsplit(".", 1)[0]
+        node = supervisors.get(parent)
+        if node is not None and parent not in shown:
+            shown.add(parent)
+            table.add_row(f"[bold]{parent}[/bold] ({node['strategy']}, {node['intensity']} in {node['period']:g}s)",
+                          node["state"], "", "", str(node["restarts"]), str(node["restarts_in_window"]),
+                          (node["last_failure"] or "")[:60])
+        table.add_row("  " + child.get("path", child["id"]), child["state"], str(child["pid"]), str(child["node"]),
+                      str(child["restarts"]), str(child.get("restarts_in_window", "")),
                       (child["last_failure"] or "")[:60])
     console.print(table)
+    for venue, breaker in (status.get("breakers") or {}).items():
+        console.print(f"breaker {venue}: {breaker}")
     if status.get("gave_up"):
         console.print(f"[red]supervisor gave up: {status['gave_up']}[/red]")

@@ -49,6 +49,7 @@ from messages import (
     wrap,
 )
 from supervision.backoff import Backoff
+from supervision.breaker_store import BreakerStore
 from supervision.decider import FailureKind, counts_against_intensity
 from supervision.health import Liveness
 from supervision.intensity import RestartIntensity
@@ -191,6 +192,7 @@ class Supervisor:
             "restarts_in_window": root.intensity.count(now) if root else 0,
             "gave_up": self.gave_up,
             "adopted": list(self.adopted),
+            "breakers": await self._breakers(),
             "standby": {stage: [info["pid"] for _, _, info in spares] for stage, spares in self._spares.items()},
             "supervisors": [
                 {"path": n.path, "strategy": n.spec.strategy, "state": n.state, "restarts": n.restarts,
@@ -206,6 +208,18 @@ class Supervisor:
                 for c in self.children.values()
             ],
         }
+
+    async def _breakers(self) -> dict[str, str]:
+        """Each venue's circuit breaker state as every gateway sees it (the BREAKERS bucket)."""
+        out: dict[str, str] = {}
+        if self._nc is None:
+            return out
+        store = BreakerStore(self._nc.jetstream())
+        for venue in self.cfg.venues:
+            with contextlib.suppress(Exception):
+                state, _ = await asyncio.wait_for(store.load(venue), 2.0)
+                out[venue] = (state or {}).get("state", "closed") + (" (forced)" if (state or {}).get("forced") else "")
+        return out
 
     async def stop_children(self, prefix: str) -> list[str]:
         """Operator stop (e.g. prefix "risk-"): each child drains its batch in hand and stops; its input

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,29 @@ def deployed(nats_server: NatsServer, ray_head: Any) -> Iterator[SystemConfig]:
             teardown(cfg, timeout=30)
         finally:
             _kill_leftovers(cfg.name, ray_head.dashboard_url)
+
+
+@pytest.fixture(scope="module")
+def module_stack(tmp_path_factory: pytest.TempPathFactory, ray_head: Any) -> Iterator[SystemConfig]:
+    """One deployed system (own nats-server) for a whole test module whose tests do not disturb each
+    other: a deploy takes ~10 s, so modules of several tests share one (`deployed = module_stack`)."""
+    from cluster.job import deploy, teardown
+
+    tmp = tmp_path_factory.mktemp("stack")
+    server = NatsServer(tmp / "store", log_file=tmp / "nats-server.log")
+    server.start()
+    try:
+        cfg = small_config(server.url, name=f"m{uuid.uuid4().hex[:8]}")
+        deploy(cfg)
+        try:
+            yield cfg
+        finally:
+            try:
+                teardown(cfg, timeout=30)
+            finally:
+                _kill_leftovers(cfg.name, ray_head.dashboard_url)
+    finally:
+        server.stop()
 
 
 def _kill_leftovers(namespace: str, dashboard_url: str) -> None:

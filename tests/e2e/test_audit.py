@@ -16,6 +16,12 @@ from messages import MSG_ID_HEADER, OrderFilled, encode, wrap
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def deployed(module_stack):
+    """The tests of this module share one deployed system (each uses its own orders)."""
+    return module_stack
+
+
 async def _run_orders(cfg, n: int = 60) -> None:
     async with TradingClient.from_config(cfg) as client:
         report = await run_load(client, order_mix(n, seed=3), timeout=60)

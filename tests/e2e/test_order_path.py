@@ -29,6 +29,12 @@ from tests.conftest import async_wait_until
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def deployed(module_stack):
+    """The tests of this module share one deployed system (each uses its own orders)."""
+    return module_stack
+
+
 async def test_200_orders_each_get_exactly_one_terminal_outcome_and_allocations_sum_to_fills(deployed):
     cfg = deployed
     async with TradingClient.from_config(cfg) as client:

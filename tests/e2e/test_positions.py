@@ -19,6 +19,12 @@ from tests.conftest import async_wait_until
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def deployed(module_stack):
+    """The tests of this module share one deployed system (each uses its own orders)."""
+    return module_stack
+
+
 async def _trade(cfg, n: int, seed: int) -> None:
     async with TradingClient.from_config(cfg) as client:
         report = await run_load(client, order_mix(n, seed=seed), timeout=60)
