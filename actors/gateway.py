@@ -19,6 +19,7 @@ import time
 import uuid
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ValidationError
@@ -216,14 +217,14 @@ class CancelHandler(_Base):
 _REPORT_NAMESPACE = uuid.UUID("3b6f0a52-8d41-4c77-a0e2-5d9c1e7f2b64")
 
 
-def decode_report(data: bytes) -> tuple[Envelope, ExecReport]:
-    """A drop-copy record as the consumer loop's input: the envelope's id is derived from the exec id,
-    so the events published for it have the same ids however often it is delivered."""
+def decode_report(msg: Msg) -> tuple[Envelope, ExecReport]:
+    """A drop-copy record as the consumer loop's input: the envelope's id is derived from the record's
+    place in the stream, so the events published for it have the same ids however often it is delivered."""
     try:
-        report = ExecReport.model_validate_json(data)
+        report = ExecReport.model_validate_json(msg.data)
     except ValidationError as exc:
         raise DecodeError("invalid_payload", f"not an execution report: {exc.error_count()} error(s)") from exc
-    event_id = derive_event_id(_REPORT_NAMESPACE, "ExecReport", report.exec_id)
+    event_id = derive_event_id(_REPORT_NAMESPACE, "ExecReport", f"{msg.metadata.sequence.stream}|{report.exec_id}")
     envelope = Envelope(event_id=event_id, type="ExecReport", version=1, correlation_id=report.cl_ord_id,
                         ts=time.time_ns(), payload={})
     return envelope, report

@@ -78,11 +78,11 @@ class ConsumerLoop:
     def __init__(self, nc: Client, js: JetStreamContext, stream: str, durable: str, handler: StageHandler,
                  delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None,
                  gate: Callable[[], float] | None = None,
-                 decoder: Callable[[bytes], tuple[Envelope, Any]] | None = None,
+                 decoder: Callable[[Msg], tuple[Envelope, Any]] | None = None,
                  decider: Decider | None = None) -> None:
         self._nc = nc
         self._decider = decider
-        self._decode = decoder or decode
+        self._decode = decoder or (lambda msg: decode(msg.data))
         self._js = js
         self._handler = handler
         self._delivery = delivery
@@ -154,7 +154,7 @@ class ConsumerLoop:
         suspects: list[_Work] = []  # redelivered or replayed: may have been applied by an earlier process
         for msg in msgs:
             try:
-                envelope, event = self._decode(msg.data)
+                envelope, event = self._decode(msg)
             except DecodeError as exc:
                 outgoing.append(Outgoing(*dead_letter(self._handler.stage, msg, exc.reason, exc.error)))
                 to_ack.append(msg)

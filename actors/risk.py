@@ -134,11 +134,12 @@ async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
     for _, env, ev in decoded(await read_stream(js, "ORDERS_APPROVED")):
         if isinstance(ev, OrderApproved) and (state := mine(ev.account)) is not None:
             state.on_approved(ev, env.ts / 1e9, limits=cfg.risk.limits_for(ev.account))
+    # One read per stream (an ephemeral consumer each), filtered here: a takeover is on the recovery path.
+    for _, _, ev in decoded(await read_stream(js, "ORDERS_REJECTED")):
+        if isinstance(ev, OrderRejected) and (state := mine(ev.account)) is not None:
+            state.on_rejected(ev.order_id)
     handler = RiskHandler(cfg, states=states)
-    for p in sorted(owned):
-        for _, _, ev in decoded(await read_stream(js, "ORDERS_REJECTED", subjects.orders_rejected(p))):
-            if isinstance(ev, OrderRejected):
-                states[p].on_rejected(ev.order_id)
-        for _, _, ev in decoded(await read_stream(js, "EXECUTIONS", subjects.executions("*", p))):
+    for msg, _, ev in decoded(await read_stream(js, "EXECUTIONS")):
+        if subjects.partition_of_subject(msg.subject) in owned:
             handler.fold_execution(ev)
     return states

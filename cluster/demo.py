@@ -101,7 +101,7 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
 
             async def _scenario() -> ScenarioResult:
                 async with TradingClient.from_config(cfg) as client:
-                    return await run_scenario(client, book)
+                    return await run_scenario(client, book, cfg.venues[book])
 
             scenario = asyncio.run(_scenario())
         final = ray.get(_supervisor(cfg.name).status.remote())
@@ -121,8 +121,12 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
                 console.print("[bold]trading scenario[/bold] (order book venue)")
                 for line in scenario.lines:
                     console.print(f"  {line}")
-            console.print("[green]OK[/green]: every order has exactly one outcome" if ok
-                          else "[red]FAILED[/red]: orders lost or duplicated")
+            if ok:
+                console.print("[green]OK[/green]: every order has exactly one outcome")
+            elif scenario is not None and not scenario.ok:
+                console.print("[red]FAILED[/red]: a step of the trading scenario did not hold")
+            else:
+                console.print("[red]FAILED[/red]: orders lost or duplicated")
         return 0 if ok else 1
     finally:
         with console.status("stopping everything the demo started ..."):

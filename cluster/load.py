@@ -98,10 +98,10 @@ def order_mix(n: int, seed: int = 7, run_id: str | None = None,
             price = levels[symbol] + Decimal(rng.randint(-200, 200)) / 100
         else:
             sign = 1 if side == "BUY" else -1
-            ticks = rng.randint(-1, 3) if rng.random() >= 0.025 else 0
-            price = levels[symbol] + sign * Decimal(ticks) / 100
-            if ticks == 0:  # a fat finger: 8% through the market, outside a 5% collar
+            if rng.random() < 0.025:  # a fat finger: 8% through the market, outside a 5% collar
                 price = (levels[symbol] * (1 + sign * Decimal("0.08"))).quantize(Decimal("0.01"))
+            else:  # mostly through the quotes (fills, partial fills), some behind them (nothing trades)
+                price = levels[symbol] + sign * Decimal(rng.choice((-2, 0, 2, 5, 10, 20, 40))) / 100
             extra["tif"] = "IOC"
         profile = "FUND3" if rng.random() < 0.25 else None
         orders.append(NewOrder(order_id=f"{run}-{i:06d}", account=account, symbol=symbol, side=side, qty=qty,

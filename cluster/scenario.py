@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from actors.risk_state import TradingState
 from cluster.client import TradingClient
+from cluster.config import VenueConfig
 from cluster.control import set_trading_state
 from cluster.outcome import OrderOutcome, OrderStatus
 from cluster.refprices import read_reference_prices
@@ -39,21 +40,26 @@ async def _until(client: TradingClient, order_id: str, statuses: set[OrderStatus
     return client.outcome(order_id)
 
 
-async def run_scenario(client: TradingClient, venue: str = "SIM", symbol: str = "AAPL") -> ScenarioResult:
+async def run_scenario(client: TradingClient, venue: str, vcfg: VenueConfig, symbol: str = "AAPL") -> ScenarioResult:
     result = ScenarioResult()
     prices = await read_reference_prices(client.nc.jetstream())
     ref = prices.get(venue, symbol)
     if ref is None:
         result.step(False, f"no reference price for {symbol} at {venue} (is the venue in book mode?)")
         return result
-    resting = await client.place_order("DEMO1", symbol, "BUY", 800, str(ref), venue=venue)
+    # Half a dollar under the reference: behind the liquidity provider's bids, out of reach of its
+    # quotes while the price walks, so it rests until another client's order reaches it.
+    below = ref - Decimal("0.50")
+    lp_bids = vcfg.levels * vcfg.quote_qty  # the liquidity provider's bids, all above DEMO1's
+    resting = await client.place_order("DEMO1", symbol, "BUY", 800, str(below), venue=venue)
     accepted = await _until(client, resting, {OrderStatus.ACCEPTED})
-    result.step(accepted.status is OrderStatus.ACCEPTED, f"DEMO1 BUY 800 {symbol} @ {ref} rests in the book")
-    seller = await client.place_order("DEMO2", symbol, "SELL", 300, str(ref), venue=venue)
+    result.step(accepted.status is OrderStatus.ACCEPTED, f"DEMO1 BUY 800 {symbol} @ {below} rests in the book")
+    seller = await client.place_order("DEMO2", symbol, "SELL", lp_bids + 300, str(below), venue=venue)
     sold = await client.wait(seller, timeout=30)
     partial = await _until(client, resting, {OrderStatus.PARTIALLY_FILLED})
-    result.step(sold.filled_qty == 300 and partial.filled_qty == 300,
-                f"DEMO2 SELL 300 @ {ref} trades against it: DEMO1 partially filled 300/800")
+    result.step(sold.filled_qty == lp_bids + 300 and partial.filled_qty == 300,
+                f"DEMO2 SELL {lp_bids + 300} @ {below} sweeps the provider's {lp_bids} bid and reaches it: "
+                f"DEMO1 partially filled 300/800 @ {partial.avg_px}")
     request = await client.cancel(resting, "DEMO1", venue, "demo: cancel the rest")
     canceled = await client.wait_cancel(resting, request, timeout=30)
     result.step(canceled.status is OrderStatus.CANCELED and canceled.filled_qty == 300,
