@@ -97,6 +97,37 @@ async def test_a_child_that_keeps_crashing_escalates_and_the_parent_restarts_the
         teardown(cfg, timeout=30)
 
 
+async def test_when_the_root_gives_up_every_stage_stops_and_new_orders_wait_in_their_stream(nats_server, ray_head):
+    cfg = await _deploy(nats_server.url, "giveup", intensity=0, supervisors={"risk": {"intensity": 0}})
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+        before = await _tree(supervisor)
+        os.kill(before["risk-0"]["pid"], signal.SIGKILL)
+
+        async def gave_up() -> dict[str, Any] | None:
+            status = await supervisor.status.remote()
+            settled = all(c["state"] != "running" for c in status["children"])
+            return status if status["gave_up"] and settled else None
+
+        status = await async_wait_until(gave_up, 60, what="the root to give up")
+        assert "risk escalated" in status["gave_up"]
+        assert [t for t, _ in await _events(cfg, "supervision.root")] == ["GaveUp"]
+        assert [t for t, _ in await _events(cfg, "supervision.root.risk")] == ["Escalated"]
+
+        async with TradingClient.from_config(cfg) as client:
+            oid = await client.place_order("ACC2", "AAPL", "BUY", 3, "100")
+            nc = await connect(cfg.nats.url, name="check")
+            try:
+                info = await nc.jetstream().stream_info("ORDERS_RECEIVED")
+            finally:
+                await nc.close()
+            assert info.state.messages >= 1 and str(client.outcome(oid).status) == "pending", "held, not lost"
+            await supervisor.apply.remote(cfg.model_dump_json())  # an operator brings the system back
+            assert (await client.wait(oid, timeout=30)).status == "filled"
+    finally:
+        teardown(cfg, timeout=30)
+
+
 async def test_killing_the_root_leaves_the_stages_running_and_the_new_root_adopts_them(nats_server, ray_head):
     from ray.util import list_named_actors
 
