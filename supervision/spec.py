@@ -75,8 +75,8 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
         specs.append(ChildSpec(f"venue-{venue}", ChildKind.VENUE, vcfg.num_cpus, {"venue": venue}))
     for venue in cfg.venues:
         # The venue's approved orders first (the loop that places orders), then cancels and drop copy.
-        owned = [c.durable for c in consumers if c.stage == "gateway" and c.durable.startswith(f"gateway-{venue}")
-                 and c.durable in (f"gateway-{venue}", f"gateway-{venue}-cancel", f"gateway-{venue}-dropcopy")]
+        mine = (f"gateway-{venue}", f"gateway-{venue}-cancel", f"gateway-{venue}-dropcopy")
+        owned = [c.durable for c in consumers if c.stage == "gateway" and c.durable in mine]
         specs.append(ChildSpec(f"gateway-{venue}", ChildKind.STAGE, cfg.stages.gateway.num_cpus,
                                {"stage": "gateway", "venue": venue, "durables": owned}))
     for stage in ("risk", "allocator"):
