@@ -12,7 +12,9 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-__all__ = ["Closable", "raise_interrupt", "run_guarded", "write_results"]
+from cluster.config import SystemConfig, VenueMode, load_config
+
+__all__ = ["Closable", "bench_config", "raise_interrupt", "run_guarded", "write_results"]
 
 
 class Closable(Protocol):
@@ -60,3 +62,13 @@ def run_guarded(console: Console, stack: Closable, base: Path, keep_logs: bool, 
             shutil.rmtree(base, ignore_errors=True)
         else:
             console.print(f"logs kept in {base}")
+
+
+def bench_config(path: str, name: str) -> SystemConfig:
+    """The system's config for a benchmark: its own name, and every venue in fill_all mode (every order
+    fills at once, so the figures measure the pipeline, not the order book's liquidity)."""
+    cfg = load_config(path)
+    return cfg.model_copy(update={
+        "name": name,
+        "venues": {v: vc.model_copy(update={"mode": VenueMode.FILL_ALL}) for v, vc in cfg.venues.items()},
+    })

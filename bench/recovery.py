@@ -53,10 +53,10 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import raise_interrupt, run_guarded, write_results  # noqa: E402
+from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.throughput import Stack, machine  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
-from cluster.config import SystemConfig, VenueMode, load_config  # noqa: E402
+from cluster.config import SystemConfig  # noqa: E402
 from cluster.load import percentile  # noqa: E402
 from cluster.nats_server import NatsServer  # noqa: E402
 from cluster.procs import pid_alive, pid_cmdline  # noqa: E402
@@ -548,11 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
     stack = RecoveryStack(base)
-    cfg = load_config(args.config)
-    cfg = cfg.model_copy(update={
-        "name": "bench-recovery",
-        "venues": {v: vc.model_copy(update={"mode": VenueMode.FILL_ALL}) for v, vc in cfg.venues.items()},
-    })
+    cfg = bench_config(args.config, "bench-recovery")
     global STANDBY_CONFIGURED
     STANDBY_CONFIGURED = all(getattr(cfg.stages, stage).standby >= 1 for stage in ("risk", "gateway", "allocator"))
     sup = cfg.supervision

@@ -47,10 +47,10 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import raise_interrupt, run_guarded, write_results  # noqa: E402
+from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
-from cluster.config import SystemConfig, VenueMode, load_config  # noqa: E402
+from cluster.config import SystemConfig  # noqa: E402
 from cluster.job import deploy, teardown  # noqa: E402
 from cluster.load import order_mix, percentile, run_load  # noqa: E402
 from cluster.nats_server import NatsServer, nats_server_binary  # noqa: E402
@@ -489,11 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     stack = Stack(base)
-    cfg = load_config(args.config)
-    cfg = cfg.model_copy(update={
-        "name": "bench",
-        "venues": {v: vc.model_copy(update={"mode": VenueMode.FILL_ALL}) for v, vc in cfg.venues.items()},
-    })
+    cfg = bench_config(args.config, "bench")
     sample = order_mix(1, seed=0)[0]
     order_bytes = len(encode(wrap(OrderReceived(**sample.model_dump()), event_id=order_received_id(sample.order_id))))
     results: dict[str, Any] = {

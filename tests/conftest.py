@@ -106,12 +106,11 @@ def small_config(nats_url: str, name: str = "trading", **overrides: Any) -> Syst
     return parse_config(data)
 
 
-@pytest.fixture
-def deployed(nats_server: NatsServer, ray_head: Any) -> Iterator[SystemConfig]:
-    """The whole system deployed on the session's Ray head against this test's nats-server."""
+@contextlib.contextmanager
+def running_system(cfg: SystemConfig, ray_head: Any) -> Iterator[SystemConfig]:
+    """Deploy `cfg` on the session's Ray head; tear it down (and kill what is left) afterwards."""
     from cluster.job import deploy, teardown
 
-    cfg = small_config(nats_server.url)
     deploy(cfg)
     try:
         yield cfg
@@ -122,27 +121,31 @@ def deployed(nats_server: NatsServer, ray_head: Any) -> Iterator[SystemConfig]:
             _kill_leftovers(cfg.name, ray_head.dashboard_url)
 
 
+@contextlib.contextmanager
+def module_nats(tmp_path_factory: pytest.TempPathFactory, what: str) -> Iterator[NatsServer]:
+    tmp = tmp_path_factory.mktemp(what)
+    server = NatsServer(tmp / "store", log_file=tmp / "nats-server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def deployed(nats_server: NatsServer, ray_head: Any) -> Iterator[SystemConfig]:
+    """The whole system deployed on the session's Ray head against this test's nats-server."""
+    with running_system(small_config(nats_server.url), ray_head) as cfg:
+        yield cfg
+
+
 @pytest.fixture(scope="module")
 def module_stack(tmp_path_factory: pytest.TempPathFactory, ray_head: Any) -> Iterator[SystemConfig]:
     """One deployed system (own nats-server) for a whole test module whose tests do not disturb each
     other: a deploy takes ~10 s, so modules of several tests share one (`deployed = module_stack`)."""
-    from cluster.job import deploy, teardown
-
-    tmp = tmp_path_factory.mktemp("stack")
-    server = NatsServer(tmp / "store", log_file=tmp / "nats-server.log")
-    server.start()
-    try:
-        cfg = small_config(server.url, name=f"m{uuid.uuid4().hex[:8]}")
-        deploy(cfg)
-        try:
-            yield cfg
-        finally:
-            try:
-                teardown(cfg, timeout=30)
-            finally:
-                _kill_leftovers(cfg.name, ray_head.dashboard_url)
-    finally:
-        server.stop()
+    with module_nats(tmp_path_factory, "stack") as server, \
+            running_system(small_config(server.url, name=f"m{uuid.uuid4().hex[:8]}"), ray_head) as cfg:
+        yield cfg
 
 
 def _kill_leftovers(namespace: str, dashboard_url: str) -> None:

@@ -25,12 +25,11 @@ from cluster.audit import audit
 from cluster.client import TradingClient
 from cluster.config import SystemConfig
 from cluster.nats_conn import connect
-from cluster.nats_server import NatsServer
 from cluster.refprices import read_reference_prices
 from cluster.streams import decoded, read_stream
 from messages import OrderCanceled, OrderFilled, TradingStateChanged, subjects
 from supervision.supervisor import SUPERVISOR_NAME
-from tests.conftest import _kill_leftovers, async_wait_until, small_config
+from tests.conftest import async_wait_until, module_nats, running_system, small_config
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +38,7 @@ TICK = Decimal("0.01")
 
 @pytest.fixture(scope="module")
 def book_stack(tmp_path_factory: pytest.TempPathFactory, ray_head: Any) -> Iterator[SystemConfig]:
-    from cluster.job import deploy, teardown
-
-    tmp = tmp_path_factory.mktemp("book")
-    server = NatsServer(tmp / "store", log_file=tmp / "nats-server.log")
-    server.start()
-    try:
+    with module_nats(tmp_path_factory, "book") as server:
         cfg = small_config(
             server.url, name="book",
             venues={"SIM": {"mode": "book", "symbols": ["AAPL", "MSFT"], "tick": "1h", "levels": 3,
@@ -52,16 +46,8 @@ def book_stack(tmp_path_factory: pytest.TempPathFactory, ray_head: Any) -> Itera
             risk={"default": {"max_order_qty": 10000, "max_notional": 1000000, "collar_pct": 5},
                   "accounts": {"LIM1": {"max_position": 1000}}},
         )
-        deploy(cfg)
-        try:
+        with running_system(cfg, ray_head):
             yield cfg
-        finally:
-            try:
-                teardown(cfg, timeout=30)
-            finally:
-                _kill_leftovers(cfg.name, ray_head.dashboard_url)
-    finally:
-        server.stop()
 
 
 @pytest.fixture
