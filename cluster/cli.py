@@ -114,23 +114,31 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _supervisor_handle(cfg: SystemConfig) -> Any:
+    """The root supervisor of the system on the local stack's Ray (or RAY_ADDRESS's)."""
     import ray
 
     from cluster.ray_env import init_ray
-    from cluster.render import console, print_json, render_tree
     from supervision.supervisor import SUPERVISOR_NAME
 
-    cfg = _config(args)
     state = load_state()
     if state is not None:
         init_ray(state.ray_address, namespace=cfg.name)
     else:
         init_ray(namespace=cfg.name)
     try:
-        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+        return ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
     except ValueError:
         raise CliError("the system is not deployed on this Ray cluster", EXIT_UNAVAILABLE) from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import ray
+
+    from cluster.render import console, print_json, render_tree
+
+    cfg = _config(args)
+    supervisor = _supervisor_handle(cfg)
     status = ray.get(supervisor.status.remote(), timeout=30)
     if args.json:
         print_json({"nats_url": cfg.nats.url, "tree": status})
@@ -138,6 +146,41 @@ def cmd_status(args: argparse.Namespace) -> int:
         render_tree(status)
         console.print(f"NATS: {cfg.nats.url}")
     return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    import threading
+
+    from prometheus_client import REGISTRY, generate_latest, start_http_server
+
+    from cluster.metrics import SystemCollector, run_coroutine, take_snapshot
+    from cluster.nats_conn import connect
+    from cluster.render import console
+    from cluster.topology import consumer_specs
+
+    cfg = _config(args)
+    supervisor = _supervisor_handle(cfg)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="metrics", daemon=True)
+    thread.start()
+    nc = run_coroutine(loop, connect(cfg.nats.url, name="trade-metrics", connect_timeout=cfg.nats.connect_timeout,
+                                     reconnect_forever=False), 30)
+    consumers = [(c.stream, c.durable) for c in consumer_specs(cfg)]
+    collector = SystemCollector(lambda: run_coroutine(loop, take_snapshot(supervisor, nc.jetstream(), consumers), 20))
+    REGISTRY.register(collector)
+    try:
+        if args.once:
+            sys.stdout.write(generate_latest(REGISTRY).decode())
+            return 0
+        start_http_server(args.port, addr=args.host)
+        console.print(f"Prometheus metrics on http://{args.host}:{args.port}/metrics (Ctrl-C stops)")
+        threading.Event().wait()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        run_coroutine(loop, nc.close(), 5)
+        loop.call_soon_threadsafe(loop.stop)
 
 
 def cmd_order(args: argparse.Namespace) -> int:
@@ -532,6 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", parents=[common], help="print RAY_ADDRESS and TRADE_NATS_URL for the local stack")
     sub.add_parser("status", parents=[common], help="the live supervision tree")
 
+    metrics = sub.add_parser("metrics", parents=[common], help="serve Prometheus metrics of the running system")
+    metrics.add_argument("--port", type=int, default=9464)
+    metrics.add_argument("--host", default="127.0.0.1")
+    metrics.add_argument("--once", action="store_true", help="print one scrape and exit")
+
     order = sub.add_parser("order", parents=[common], help="place one order and print its outcome")
     order.add_argument("--account", required=True)
     order.add_argument("--symbol", required=True)
@@ -620,7 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "order": cmd_order,
+COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status, "metrics": cmd_metrics,
+            "order": cmd_order,
             "load": cmd_load, "dlq": cmd_dlq, "audit": cmd_audit, "positions": cmd_positions,
             "rebuild": cmd_rebuild, "breaker": cmd_breaker, "halt": cmd_switch,
             "reduce": cmd_switch, "resume": cmd_switch, "cancel": cmd_cancel,
