@@ -206,3 +206,28 @@ async def test_cancel_rejections_are_not_terminal_outcomes(book_stack, client):
     outcome = await client.wait_cancel("NO-SUCH-ORDER", request, timeout=30)
     assert outcome.cancel_rejected is not None and "unknown" in outcome.cancel_rejected
     assert str(outcome.status) == "pending"
+
+
+async def test_a_resting_order_filled_after_its_gateway_was_killed_is_reported_once(book_stack, client):
+    ref = await _reference(book_stack, "MSFT")
+    resting = await client.place_order("GWK1", "MSFT", "BUY", 100, str(ref))  # the best bid: it rests
+    await _status(client, resting, "accepted")
+
+    supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=book_stack.name)
+    before = {c["id"]: c for c in (await supervisor.status.remote())["children"]}["gateway-SIM"]
+    os.kill(before["pid"], signal.SIGKILL)
+    seller = await client.place_order("GWK2", "MSFT", "SELL", 100, str(ref))  # waits for the new gateway
+    assert str((await client.wait(seller, timeout=60)).status) == "filled"
+    filled = await client.wait(resting, timeout=60)  # the resting side comes through the drop copy
+    assert (str(filled.status), filled.filled_qty) == ("filled", 100)
+
+    nc = await connect(book_stack.nats.url, name="check")
+    try:
+        p = subjects.partition_of("GWK1", book_stack.partitions)
+        fills = [ev for _, _, ev in decoded(await read_stream(nc.jetstream(), "EXECUTIONS", f"executions.SIM.{p}"))
+                 if isinstance(ev, OrderFilled) and ev.order_id == resting]
+    finally:
+        await nc.close()
+    assert len(fills) == 1 and fills[0].last_qty == 100
+    after = {c["id"]: c for c in (await supervisor.status.remote())["children"]}["gateway-SIM"]
+    assert after["pid"] != before["pid"] and after["restarts"] == before["restarts"] + 1
