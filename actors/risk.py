@@ -8,6 +8,7 @@ across restarts and with several replicas.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -131,15 +132,27 @@ async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
     def mine(account: str) -> RiskState | None:
         return states.get(subjects.partition_of(account, cfg.partitions))
 
-    for _, env, ev in decoded(await read_stream(js, "ORDERS_APPROVED")):
-        if isinstance(ev, OrderApproved) and (state := mine(ev.account)) is not None:
-            state.on_approved(ev, env.ts / 1e9, limits=cfg.risk.limits_for(ev.account))
-    # One read per stream (an ephemeral consumer each), filtered here: a takeover is on the recovery path.
-    for _, _, ev in decoded(await read_stream(js, "ORDERS_REJECTED")):
-        if isinstance(ev, OrderRejected) and (state := mine(ev.account)) is not None:
-            state.on_rejected(ev.order_id)
+    # One read per stream (an ephemeral consumer each); a message of another partition is skipped before
+    # it is decoded (the subject, or the account in the raw JSON, tells whose it is): the log can be long.
+    for msg in await read_stream(js, "ORDERS_APPROVED"):
+        if mine(_account_of(msg.data)) is None:
+            continue
+        for _, env, ev in decoded([msg]):
+            if isinstance(ev, OrderApproved) and (state := mine(ev.account)) is not None:
+                state.on_approved(ev, env.ts / 1e9, limits=cfg.risk.limits_for(ev.account))
     handler = RiskHandler(cfg, states=states)
-    for msg, _, ev in decoded(await read_stream(js, "EXECUTIONS")):
-        if subjects.partition_of_subject(msg.subject) in owned:
-            handler.fold_execution(ev)
+    for stream in ("ORDERS_REJECTED", "EXECUTIONS"):
+        owned_msgs = [m for m in await read_stream(js, stream) if subjects.partition_of_subject(m.subject) in owned]
+        for _, _, ev in decoded(owned_msgs):
+            if isinstance(ev, OrderRejected):
+                states[subjects.partition_of(ev.account, cfg.partitions)].on_rejected(ev.order_id)
+            else:
+                handler.fold_execution(ev)
     return states
+
+
+def _account_of(data: bytes) -> str:
+    try:
+        return str(json.loads(data)["payload"]["account"])
+    except (ValueError, KeyError, TypeError):
+        return ""
