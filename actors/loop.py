@@ -228,7 +228,8 @@ class ConsumerLoop:
             return False
 
     async def _handle_with_progress(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
-        """Handle the batch; while it runs, tell the broker it is in progress so it is not redelivered."""
+        """Handle the batch; while it runs, tell the broker that it and the messages buffered behind it are
+        in progress, so none of them is redelivered to another consumer meanwhile."""
         if not work:
             return []
         interval = max(0.05, self._delivery.ack_wait / 3)
@@ -236,9 +237,10 @@ class ConsumerLoop:
         async def _tick() -> None:
             while True:
                 await asyncio.sleep(interval)
-                for w in work:
+                # The batch in hand and what is buffered behind it: neither is redelivered meanwhile.
+                for msg in [w.msg for w in work] + self._pull.buffered_msgs():
                     with contextlib.suppress(Exception):
-                        await w.msg.in_progress()
+                        await msg.in_progress()
 
         ticker = asyncio.create_task(_tick())
         self.handling = True
