@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Iterable
+from typing import Any
 
 from nats.js import JetStreamContext
 
@@ -34,7 +36,7 @@ from messages import (
     wrap,
 )
 
-__all__ = ["RiskHandler", "rebuild_risk_states"]
+__all__ = ["RISK_BUCKET", "RiskHandler", "rebuild_risk_states", "save_risk_snapshots"]
 
 
 class RiskHandler:
@@ -47,6 +49,8 @@ class RiskHandler:
         self._control = control or TradingControl()
         self._prices = prices or ReferencePrices()
         self.states: dict[int, RiskState] = states if states is not None else {}
+        #: Inputs folded so far (a snapshot is due only when this moved).
+        self.changes = 0
 
     def _state(self, account: str) -> tuple[int, RiskState]:
         partition = subjects.partition_of(account, self._cfg.partitions)
@@ -73,6 +77,7 @@ class RiskHandler:
         return switch.reason
 
     async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
+        self.changes += 1
         if isinstance(event, OrderReceived):
             return self._decide(envelope, event)
         self.fold_execution(event)
@@ -121,29 +126,81 @@ class RiskHandler:
         return Outgoing(subjects.orders_approved(order.venue), wrap(approved, cause=envelope))
 
 
+RISK_BUCKET = "RISK"
+_SNAPSHOT_FORMAT = 1
+
+
+def _snapshot_key(partition: int) -> str:
+    return f"p{partition}"
+
+
+async def save_risk_snapshots(js: JetStreamContext, handler: RiskHandler, partitions: Iterable[int]) -> int:
+    """Store each owned partition's state with the stream positions it covers: the last ORDERS_APPROVED
+    and ORDERS_REJECTED sequences (its decisions are folded when they are taken, before they are
+    published) and the ack floor of its executions consumer (a fill is folded before it is acked).
+    Positions are read first, the state after, so the state covers at least what they say; folding
+    again what it already holds changes nothing. Returns how many snapshots were written."""
+    kv = await js.key_value(RISK_BUCKET)
+    approved = (await js.stream_info("ORDERS_APPROVED")).state.last_seq
+    rejected = (await js.stream_info("ORDERS_REJECTED")).state.last_seq
+    written = 0
+    for p in partitions:
+        floor = (await js.consumer_info("EXECUTIONS", f"risk-exec-p{p}")).ack_floor
+        state = handler.states.get(p)
+        if state is None or floor is None:
+            continue
+        data = {"format": _SNAPSHOT_FORMAT, "approved_seq": approved, "rejected_seq": rejected,
+                "exec_seq": floor.stream_seq, "state": state.snapshot()}  # no await in between
+        await kv.put(_snapshot_key(p), zlib.compress(json.dumps(data).encode()))
+        written += 1
+    return written
+
+
+async def _load_snapshots(js: JetStreamContext, partitions: Iterable[int]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    try:
+        kv = await js.key_value(RISK_BUCKET)
+    except Exception:
+        return out
+    for p in partitions:
+        try:
+            entry = await kv.get(_snapshot_key(p))
+            data = json.loads(zlib.decompress(entry.value or b""))
+        except Exception:  # none yet, or unreadable: that partition is rebuilt from the start of the log
+            continue
+        if data.get("format") == _SNAPSHOT_FORMAT:
+            out[p] = data
+    return out
+
+
 async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
                               partitions: Iterable[int]) -> dict[int, RiskState]:
-    """Fold the log into a fresh state per owned partition: its decisions (approved orders of every
-    venue, its rejections), then its executions. Executions the partition's consumer still has to
-    deliver are folded here already; folding them again changes nothing (exec ids are remembered)."""
+    """Each owned partition's state: its last snapshot (if any), then the log after it: decisions
+    (approved orders of every venue, rejections) and the partition's executions. Folding is idempotent
+    (order ids and exec ids are remembered), so overlapping what a snapshot holds is harmless.
+    Executions the partition's consumer still has to deliver are folded here already, for the same reason."""
     owned = set(partitions)
-    states = {p: RiskState() for p in owned}
+    snaps = await _load_snapshots(js, owned)
+    states = {p: RiskState.restore(snaps[p]["state"]) if p in snaps else RiskState() for p in owned}
+
+    def start(key: str) -> int:
+        return 1 + min((snaps[p][key] if p in snaps else 0) for p in owned) if owned else 1
 
     def mine(account: str) -> RiskState | None:
         return states.get(subjects.partition_of(account, cfg.partitions))
 
     # One read per stream (an ephemeral consumer each); a message of another partition is skipped before
     # it is decoded (the subject, or the account in the raw JSON, tells whose it is): the log can be long.
-    for msg in await read_stream(js, "ORDERS_APPROVED"):
+    for msg in await read_stream(js, "ORDERS_APPROVED", start_seq=start("approved_seq")):
         if mine(_account_of(msg.data)) is None:
             continue
         for _, env, ev in decoded([msg]):
             if isinstance(ev, OrderApproved) and (state := mine(ev.account)) is not None:
                 state.on_approved(ev, env.ts / 1e9, limits=cfg.risk.limits_for(ev.account))
     handler = RiskHandler(cfg, states=states)
-    for stream in ("ORDERS_REJECTED", "EXECUTIONS"):
-        owned_msgs = [m for m in await read_stream(js, stream) if subjects.partition_of_subject(m.subject) in owned]
-        for _, _, ev in decoded(owned_msgs):
+    for stream, key in (("ORDERS_REJECTED", "rejected_seq"), ("EXECUTIONS", "exec_seq")):
+        stored = await read_stream(js, stream, start_seq=start(key))
+        for _, _, ev in decoded([m for m in stored if subjects.partition_of_subject(m.subject) in owned]):
             if isinstance(ev, OrderRejected):
                 states[subjects.partition_of(ev.account, cfg.partitions)].on_rejected(ev.order_id)
             else:

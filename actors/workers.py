@@ -21,7 +21,7 @@ from actors.gateway import CancelHandler, DropCopyHandler, GatewayHandler, HaltS
 from actors.gateway_orders import GatewayOrders
 from actors.loop import ConsumerLoop, RecentIds
 from actors.positions_projection import PositionsProjection
-from actors.risk import RiskHandler, rebuild_risk_states
+from actors.risk import RiskHandler, rebuild_risk_states, save_risk_snapshots
 from actors.stage import Directed, StageHandler
 from actors.trading_control import TradingControl
 from actors.venue_breaker import VenueBreaker
@@ -38,6 +38,9 @@ from supervision.decider import Decider, Directive
 __all__ = ["PositionsWorker", "StageWorker", "VenueWorker", "WorkerBase"]
 
 log = logging.getLogger(__name__)
+
+#: How often a risk replica snapshots its partitions (when they changed).
+RISK_SNAPSHOT_EVERY_S = 5.0
 
 
 def _identity() -> dict[str, Any]:
@@ -116,6 +119,7 @@ class StageWorker(WorkerBase):
         self.prices = ReferencePrices()
         self._control_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._risk_partitions: list[int] = []
 
     async def _build(self, nc: Any, js: Any) -> dict[str, tuple[StageHandler, Any, bool]]:
         """durable -> (handler, decoder or None, gated by the venue breaker); starts the watchers the
@@ -135,6 +139,8 @@ class StageWorker(WorkerBase):
             partitions = {specs[d].partition for d in self.durables if specs[d].partition is not None}
             states = await rebuild_risk_states(js, self.cfg, partitions)  # type: ignore[arg-type]
             handler = self.handler = RiskHandler(self.cfg, self.control, self.prices, states)
+            self._risk_partitions = sorted(partitions)  # type: ignore[type-var]
+            self._tasks.append(asyncio.create_task(self._snapshot_risk(js, handler, self._risk_partitions)))
             return {d: (handler, None, False) for d in self.durables}
         if self.stage == "gateway":
             assert self.venue is not None
@@ -162,6 +168,20 @@ class StageWorker(WorkerBase):
                     built[d] = (placed, None, True)
             return built
         raise ValueError(f"unknown stage {self.stage}")
+
+    async def _snapshot_risk(self, js: Any, handler: RiskHandler, partitions: list[int]) -> None:
+        """Snapshot the owned partitions' risk state every few seconds when it changed, so the next
+        owner replays only the log after it."""
+        saved = handler.changes
+        while True:
+            await asyncio.sleep(RISK_SNAPSHOT_EVERY_S)
+            if handler.changes == saved:
+                continue
+            try:
+                saved = handler.changes
+                await save_risk_snapshots(js, handler, partitions)
+            except Exception as exc:  # the log still has everything; the next one is taken later
+                log.warning("risk snapshot failed: %r", exc)
 
     async def _sweep_halted(self, sweeper: HaltSweeper) -> None:
         """Cancel working orders of halted accounts at once on a change, and again while it lasts."""
@@ -222,6 +242,9 @@ class StageWorker(WorkerBase):
             for loop in self.loops:
                 await loop.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if isinstance(self.handler, RiskHandler):  # stopped cleanly: the next owner starts from here
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(save_risk_snapshots(js, self.handler, self._risk_partitions), 5.0)
         finally:
             for task in self._tasks:
                 task.cancel()

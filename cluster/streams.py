@@ -21,13 +21,18 @@ class StoredMessage:
 
 
 async def read_stream(js: JetStreamContext, stream: str, subject: str | None = None,
-                      batch: int = 512) -> list[StoredMessage]:
-    """All messages stored now, in stream order, through an ephemeral unacknowledged consumer."""
+                      batch: int = 512, start_seq: int | None = None) -> list[StoredMessage]:
+    """All messages stored now (from `start_seq` on, if given), in stream order, through an ephemeral
+    unacknowledged consumer."""
     info = await js.stream_info(stream)
-    if info.state.messages == 0:
+    if info.state.messages == 0 or (start_seq is not None and start_seq > info.state.last_seq):
         return []
-    config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
-                            inactive_threshold=10.0, max_ack_pending=-1)
+    if start_seq is not None and start_seq > 1:
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                opt_start_seq=start_seq, inactive_threshold=10.0, max_ack_pending=-1)
+    else:
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                                inactive_threshold=10.0, max_ack_pending=-1)
     sub = await js.pull_subscribe(subject or ">", stream=stream, config=config)
     out: list[StoredMessage] = []
     try:

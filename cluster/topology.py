@@ -19,6 +19,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from actors.applied import APPLIED_BUCKET
 from actors.positions_projection import POSITIONS_BUCKET
+from actors.risk import RISK_BUCKET
 from cluster.config import DeliveryConfig, SystemConfig, VenueMode
 from cluster.control import CONTROL_BUCKET
 from cluster.refprices import REFPRICES_BUCKET
@@ -116,6 +117,7 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
         (CONTROL_BUCKET, 64, 0.0, "trading states (kill switch), with history"),
         (REFPRICES_BUCKET, 1, 0.0, "reference prices per venue and symbol"),
         ("SUPERVISION", 5, 0.0, "the supervision tree's state: child actor names and counters"),
+        (RISK_BUCKET, 1, 0.0, "risk partition snapshots with the stream positions they cover"),
     )
     for bucket, history, ttl, description in buckets:
         await _ensure_bucket(js, KeyValueConfig(bucket=bucket, history=history, ttl=ttl or None,

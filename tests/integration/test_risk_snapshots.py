@@ -1,0 +1,80 @@
+"""Risk state from a snapshot plus the log after it equals risk state from the whole log (real nats-server)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from actors.risk import RISK_BUCKET, RiskHandler, rebuild_risk_states, save_risk_snapshots
+from cluster.nats_conn import connect
+from cluster.topology import ensure_topology
+from messages import MSG_ID_HEADER, OrderApproved, OrderFilled, OrderRejected, encode, subjects, wrap
+from messages.ids import order_received_id
+from tests.conftest import small_config
+
+pytestmark = pytest.mark.integration
+
+
+async def _publish(js, subject: str, event) -> None:
+    envelope = wrap(event, event_id=order_received_id(f"{event.TYPE}-{event.order_id}-{getattr(event, 'exec_id', '')}"))
+    await js.publish(subject, encode(envelope), headers={MSG_ID_HEADER: str(envelope.event_id)})
+
+
+async def _trade(js, cfg, n: int, account: str = "ACC2") -> None:
+    p = subjects.partition_of(account, cfg.partitions)
+    approved = OrderApproved(order_id=f"O{n}", account=account, symbol="AAPL", side="BUY", qty=100, price=Decimal(10))
+    await _publish(js, subjects.orders_approved("SIM"), approved)
+    fill = OrderFilled(order_id=f"O{n}", account=account, symbol="AAPL", side="BUY", venue="SIM", order_qty=100,
+                       exec_id=f"E{n}", last_qty=60, last_px=Decimal(10), cum_qty=60, avg_px=Decimal(10),
+                       leaves_qty=40)
+    await _publish(js, subjects.executions("SIM", p), fill)
+    rejected = OrderRejected(order_id=f"R{n}", account=account, symbol="AAPL", rule="max_order_qty", reason="x")
+    await _publish(js, subjects.orders_rejected(p), rejected)
+
+
+async def test_a_snapshot_plus_the_log_after_it_gives_the_same_state_as_the_whole_log(nats_server):
+    cfg = small_config(nats_server.url)
+    nc = await connect(cfg.nats.url, name="snapshots")
+    try:
+        js = nc.jetstream()
+        await ensure_topology(js, cfg)
+        owned = list(range(cfg.partitions))
+        for n in range(5):
+            await _trade(js, cfg, n)
+        at_snapshot = await rebuild_risk_states(js, cfg, owned)
+        assert await save_risk_snapshots(js, RiskHandler(cfg, states=at_snapshot), owned) == cfg.partitions
+        for n in range(5, 8):  # after the snapshot
+            await _trade(js, cfg, n)
+
+        from_snapshot = await rebuild_risk_states(js, cfg, owned)
+        kv = await js.key_value(RISK_BUCKET)
+        for p in owned:
+            await kv.delete(f"p{p}")
+        from_the_start = await rebuild_risk_states(js, cfg, owned)
+    finally:
+        await nc.close()
+    p = subjects.partition_of("ACC2", cfg.partitions)
+    assert from_snapshot[p] == from_the_start[p]
+    assert from_snapshot[p].position("ACC2", "AAPL") == 8 * 60
+    assert from_snapshot[p].working("ACC2", "AAPL") == (8 * 40, 0)
+    assert from_snapshot[p].outcome("R7") == "rejected" and from_snapshot[p].outcome("O7") == "approved"
+
+
+async def test_a_takeover_reads_only_the_log_after_the_snapshot(nats_server):
+    cfg = small_config(nats_server.url)
+    nc = await connect(cfg.nats.url, name="snapshots")
+    try:
+        js = nc.jetstream()
+        await ensure_topology(js, cfg)
+        owned = list(range(cfg.partitions))
+        for n in range(3):
+            await _trade(js, cfg, n)
+        await save_risk_snapshots(js, RiskHandler(cfg, states=await rebuild_risk_states(js, cfg, owned)), owned)
+        await js.purge_stream("ORDERS_APPROVED")  # what the snapshot covers is gone from the log
+        await _trade(js, cfg, 3)
+        states = await rebuild_risk_states(js, cfg, owned)
+    finally:
+        await nc.close()
+    state = states[subjects.partition_of("ACC2", cfg.partitions)]
+    assert [state.outcome(f"O{n}") for n in range(4)] == ["approved"] * 4
