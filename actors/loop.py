@@ -79,8 +79,9 @@ class ConsumerLoop:
                  delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None,
                  gate: Callable[[], float] | None = None,
                  decoder: Callable[[Msg], tuple[Envelope, Any]] | None = None,
-                 decider: Decider | None = None) -> None:
+                 decider: Decider | None = None, ack_all: bool = False) -> None:
         self._nc = nc
+        self._ack_all = ack_all
         self._decider = decider
         self._decode = decoder or (lambda msg: decode(msg.data))
         self._js = js
@@ -205,6 +206,10 @@ class ConsumerLoop:
             await self._nak_all(to_ack)
             return
         await self._faults.reach("before_ack")
+        if self._ack_all:
+            # AckPolicy.ALL: acking the last message acks the whole batch. If any of it is to be retried,
+            # ack none (an ack would cover the retried one too): the handler folds idempotently.
+            to_ack = [max(to_ack, key=lambda m: m.metadata.sequence.stream)] if len(to_ack) == len(msgs) else []
         for msg in to_ack:
             with contextlib.suppress(Exception):
                 await msg.ack()

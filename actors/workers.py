@@ -224,7 +224,7 @@ class StageWorker(WorkerBase):
         decider = Decider({"TransientError": Directive.RESUME, **self.cfg.supervision.deciders},
                           default=Directive.RESUME)
         self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, built[d][0], specs[d].delivery, seen, self.faults,
-                                   gate if built[d][2] else None, built[d][1], decider)
+                                   gate if built[d][2] else None, built[d][1], decider, specs[d].ack_all)
                       for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
         self._ready.set()

@@ -41,12 +41,15 @@ class ConsumerSpec:
     filter_subject: str
     partition: int | None
     delivery: DeliveryConfig
+    #: One ack covers every earlier message (AckPolicy.ALL): for consumers whose handler only folds
+    #: idempotently and never fails a message on its own (risk's view of the executions).
+    ack_all: bool = False
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
+            ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,
             ack_wait=self.delivery.ack_wait,
             max_deliver=self.delivery.max_deliver,
             max_ack_pending=self.delivery.max_ack_pending,
@@ -73,7 +76,7 @@ def consumer_specs(cfg: SystemConfig) -> list[ConsumerSpec]:
         specs.append(ConsumerSpec("risk", "ORDERS_RECEIVED", f"risk-p{p}", subjects.orders_received(p), p,
                                   cfg.stages.risk.delivery))
         specs.append(ConsumerSpec("risk", "EXECUTIONS", f"risk-exec-p{p}", subjects.executions("*", p), p,
-                                  cfg.stages.risk.delivery))
+                                  cfg.stages.risk.delivery, ack_all=True))
     for venue, vcfg in cfg.venues.items():
         specs.append(ConsumerSpec("gateway", "ORDERS_APPROVED", f"gateway-{venue}",
                                   subjects.orders_approved(venue), None, cfg.stages.gateway.delivery))
