@@ -153,6 +153,8 @@ class VenueSession:
             self._ticker = asyncio.create_task(self._tick_loop(), name=f"venue-{self.venue}-ticks")
         if not self.faults.settings.disconnect:
             await self._subscribe_session()
+        # The server has the subscriptions before this returns: "ready" means requests find a responder.
+        await self._nc.flush(timeout=5)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop serving: leave the subjects, stop ticking, let journal writes in flight settle."""

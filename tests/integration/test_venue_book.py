@@ -49,7 +49,17 @@ class Harness:
         await session.restore()
         await session.serve()
         await async_wait_until(lambda: session.book.reference_prices(), 5.0, what="the first tick")  # type: ignore[union-attr]
+        await async_wait_until(self._answers, 5.0, what="the venue's subjects to have a responder")
         return session
+
+    async def _answers(self) -> bool:
+        """Both subjects answer (a new subscription is not instantly visible to another connection)."""
+        try:
+            await set_venue_faults(self.client, VENUE, timeout=0.5)
+            await self.ask(OrderStatusRequest(cl_ord_id="PROBE-1"), timeout=0.5)
+        except Exception:
+            return False
+        return True
 
     async def ask(self, request: NewOrderSingle | OrderStatusRequest | OrderCancelRequest,
                   timeout: float = 5.0) -> SessionReply:
