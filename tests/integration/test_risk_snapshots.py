@@ -33,27 +33,33 @@ async def _trade(js, cfg, n: int, account: str = "ACC2") -> None:
     await _publish(js, subjects.orders_rejected(p), rejected)
 
 
-async def test_a_snapshot_plus_the_log_after_it_gives_the_same_state_as_the_whole_log(nats_server):
+@pytest.fixture
+async def streams(nats_server):
+    """The system's streams and buckets on a fresh nats-server: (config, JetStream context)."""
     cfg = small_config(nats_server.url)
     nc = await connect(cfg.nats.url, name="snapshots")
     try:
-        js = nc.jetstream()
-        await ensure_topology(js, cfg)
-        owned = list(range(cfg.partitions))
-        for n in range(5):
-            await _trade(js, cfg, n)
-        at_snapshot = await rebuild_risk_states(js, cfg, owned)
-        assert await save_risk_snapshots(js, RiskHandler(cfg, states=at_snapshot), owned) == cfg.partitions
-        for n in range(5, 8):  # after the snapshot
-            await _trade(js, cfg, n)
-
-        from_snapshot = await rebuild_risk_states(js, cfg, owned)
-        kv = await js.key_value(RISK_BUCKET)
-        for p in owned:
-            await kv.delete(f"p{p}")
-        from_the_start = await rebuild_risk_states(js, cfg, owned)
+        await ensure_topology(nc.jetstream(), cfg)
+        yield cfg, nc.jetstream()
     finally:
         await nc.close()
+
+
+async def test_a_snapshot_plus_the_log_after_it_gives_the_same_state_as_the_whole_log(streams):
+    cfg, js = streams
+    owned = list(range(cfg.partitions))
+    for n in range(5):
+        await _trade(js, cfg, n)
+    at_snapshot = await rebuild_risk_states(js, cfg, owned)
+    assert await save_risk_snapshots(js, RiskHandler(cfg, states=at_snapshot), owned) == cfg.partitions
+    for n in range(5, 8):  # after the snapshot
+        await _trade(js, cfg, n)
+
+    from_snapshot = await rebuild_risk_states(js, cfg, owned)
+    kv = await js.key_value(RISK_BUCKET)
+    for p in owned:
+        await kv.delete(f"p{p}")
+    from_the_start = await rebuild_risk_states(js, cfg, owned)
     p = subjects.partition_of("ACC2", cfg.partitions)
     assert from_snapshot[p] == from_the_start[p]
     assert from_snapshot[p].position("ACC2", "AAPL") == 8 * 60
@@ -61,20 +67,14 @@ async def test_a_snapshot_plus_the_log_after_it_gives_the_same_state_as_the_whol
     assert from_snapshot[p].outcome("R7") == "rejected" and from_snapshot[p].outcome("O7") == "approved"
 
 
-async def test_a_takeover_reads_only_the_log_after_the_snapshot(nats_server):
-    cfg = small_config(nats_server.url)
-    nc = await connect(cfg.nats.url, name="snapshots")
-    try:
-        js = nc.jetstream()
-        await ensure_topology(js, cfg)
-        owned = list(range(cfg.partitions))
-        for n in range(3):
-            await _trade(js, cfg, n)
-        await save_risk_snapshots(js, RiskHandler(cfg, states=await rebuild_risk_states(js, cfg, owned)), owned)
-        await js.purge_stream("ORDERS_APPROVED")  # what the snapshot covers is gone from the log
-        await _trade(js, cfg, 3)
-        states = await rebuild_risk_states(js, cfg, owned)
-    finally:
-        await nc.close()
+async def test_a_takeover_reads_only_the_log_after_the_snapshot(streams):
+    cfg, js = streams
+    owned = list(range(cfg.partitions))
+    for n in range(3):
+        await _trade(js, cfg, n)
+    await save_risk_snapshots(js, RiskHandler(cfg, states=await rebuild_risk_states(js, cfg, owned)), owned)
+    await js.purge_stream("ORDERS_APPROVED")  # what the snapshot covers is gone from the log
+    await _trade(js, cfg, 3)
+    states = await rebuild_risk_states(js, cfg, owned)
     state = states[subjects.partition_of("ACC2", cfg.partitions)]
     assert [state.outcome(f"O{n}") for n in range(4)] == ["approved"] * 4
