@@ -274,9 +274,6 @@ class HaltSweeper:
         self._resend_after_s = resend_after_s
         self._sent_at: dict[str, float] = {}
 
-    def halted(self) -> bool:
-        return any(self._control.switch_for(o.account).state is TradingState.HALTED for o in self._orders.live())
-
     async def sweep(self) -> int:
         """Send the cancels due now; returns how many the venue took. They come back through the drop copy."""
         sent = 0

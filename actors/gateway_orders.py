@@ -121,21 +121,22 @@ class GatewayOrders:
 
     def cancel_unsent(self, order_id: str, reason: str) -> OrderCanceled:
         """Cancel an order the venue never received (e.g. trading halted while it waited)."""
-        order = self._orders.get(order_id)
-        if order is None:
-            raise UnknownOrder(order_id)
-        order.machine.apply("canceled", cum_qty=0, leaves_qty=0)
-        self._settle(order)
+        order = self._finish_unsent(order_id, "canceled")
         return OrderCanceled(cum_qty=0, reason=reason, **order._common())  # type: ignore[arg-type]
 
     def unavailable(self, order_id: str, reason: str) -> OrderVenueRejected:
         """The venue could not be reached within the order's hold time."""
+        order = self._finish_unsent(order_id, "rejected")
+        return OrderVenueRejected(reason=reason, **order._common())  # type: ignore[arg-type]
+
+    def _finish_unsent(self, order_id: str, kind: str) -> TrackedOrder:
+        """A pending order ends without a venue report (its state machine still has the last word)."""
         order = self._orders.get(order_id)
         if order is None:
             raise UnknownOrder(order_id)
-        order.machine.apply("rejected", cum_qty=0, leaves_qty=0)
+        order.machine.apply(kind, cum_qty=0, leaves_qty=0)
         self._settle(order)
-        return OrderVenueRejected(reason=reason, **order._common())  # type: ignore[arg-type]
+        return order
 
     def restore(self, event: Event) -> None:
         """Fold an execution event this gateway published before (rebuild after a restart)."""

@@ -134,14 +134,18 @@ class TradingClient:
         subject = subjects.orders_received(subjects.partition_of(order.account, self.partitions))
         self._tracks.setdefault(order.order_id, OrderTrack(order.order_id))
         self.placed_at.setdefault(order.order_id, time.monotonic_ns())
+        await self._store(subject, envelope, f"order {order.order_id}")
+
+    async def _store(self, subject: str, envelope: Any, what: str) -> None:
+        """Publish to a stream and wait for the broker's ack; a clear error instead of a hang."""
         try:
             await self.nc.jetstream().publish(subject, encode(envelope), timeout=self.publish_timeout,
                                               headers={MSG_ID_HEADER: str(envelope.event_id)})
         except (NatsTimeout, TimeoutError, NoRespondersError, NoStreamResponseError) as exc:
-            raise BrokerUnavailable(f"order {order.order_id} not stored: no answer from the broker within "
+            raise BrokerUnavailable(f"{what} not stored: no answer from the broker within "
                                     f"{self.publish_timeout}s ({type(exc).__name__})") from exc
         except APIError as exc:
-            raise PublishRejected(f"order {order.order_id} refused by the broker: {exc.description}") from exc
+            raise PublishRejected(f"{what} refused by the broker: {exc.description}") from exc
 
     async def cancel(self, order_id: str, account: str, venue: str = "SIM", reason: str = "client request") -> str:
         """Ask to cancel a working order; returns the request id once the broker has stored it. The
@@ -153,15 +157,7 @@ class TradingClient:
             raise _validation_error(exc) from None
         envelope = wrap(request, event_id=uuid.uuid4())
         self._tracks.setdefault(order_id, OrderTrack(order_id))
-        try:
-            await self.nc.jetstream().publish(subjects.orders_cancel(venue), encode(envelope),
-                                              timeout=self.publish_timeout,
-                                              headers={MSG_ID_HEADER: str(envelope.event_id)})
-        except (NatsTimeout, TimeoutError, NoRespondersError, NoStreamResponseError) as exc:
-            raise BrokerUnavailable(f"cancel of {order_id} not stored: no answer from the broker within "
-                                    f"{self.publish_timeout}s ({type(exc).__name__})") from exc
-        except APIError as exc:
-            raise PublishRejected(f"cancel of {order_id} refused by the broker: {exc.description}") from exc
+        await self._store(subjects.orders_cancel(venue), envelope, f"cancel of {order_id}")
         return str(envelope.event_id)
 
     async def wait_cancel(self, order_id: str, request_id: str, timeout: float = 30.0) -> OrderOutcome:
