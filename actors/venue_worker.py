@@ -7,8 +7,6 @@ import contextlib
 import logging
 from typing import Any
 
-import ray
-
 from actors.venue_sim import VenueDiverged, VenueSession
 from actors.workers import WorkerBase
 from cluster.nats_conn import connect_retrying
@@ -18,7 +16,6 @@ __all__ = ["VenueWorker"]
 log = logging.getLogger(__name__)
 
 
-@ray.remote(max_restarts=0, max_concurrency=64)
 class VenueWorker(WorkerBase):
     """The venue simulator: a separate process with its own record of trades."""
 

@@ -1,7 +1,8 @@
-"""Ray actor shells: each connects to NATS, runs its stage's consumer loops, and reports liveness.
+"""The workers a supervised child runs (hosted by `actors.host.ChildHost`, one per process): each
+connects to NATS, runs its stage's consumer loops, and reports liveness.
 
-`run()` is the long-running call a supervisor awaits: it returns only when the actor is stopped, so
-its failure is how the supervisor learns that the process died.
+`run()` is the long-running call a supervisor awaits (through the host): it returns only when the
+worker is stopped, so its failure is how the supervisor learns that the process died.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from messages import subjects
 from supervision.breaker import BreakerState
 from supervision.decider import Decider, Directive
 
-__all__ = ["PositionsWorker", "StageWorker", "VenueWorker", "WorkerBase"]
+__all__ = ["PositionsWorker", "StageWorker", "WorkerBase", "identity"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 RISK_SNAPSHOT_EVERY_S = 5.0
 
 
-def _identity() -> dict[str, Any]:
+def identity() -> dict[str, Any]:
     ctx = ray.get_runtime_context()
     return {"pid": os.getpid(), "node": ctx.get_node_id()[:12], "actor_id": ctx.get_actor_id()}
 
@@ -79,7 +80,7 @@ class WorkerBase:
     async def ready(self, timeout: float = 60.0) -> dict[str, Any]:
         """Returns once the actor consumes (or serves); with its pid and node."""
         await asyncio.wait_for(self._ready.wait(), timeout)
-        return _identity()
+        return identity()
 
     async def pid(self) -> int:
         return os.getpid()
@@ -96,7 +97,6 @@ class WorkerBase:
         self._stop.set()
 
 
-@ray.remote(max_restarts=0, max_concurrency=64)
 class StageWorker(WorkerBase):
     """One replica of a stage, owning the consumers (partitions) the supervisor assigned it."""
 
@@ -264,7 +264,7 @@ class StageWorker(WorkerBase):
         self.name, self.durables, self.venue = name, durables, venue
         self._assigned.set()
         await asyncio.wait_for(self._consuming.wait(), timeout)
-        return _identity()
+        return identity()
 
     def stats(self) -> dict[str, Any]:
         return {loop.durable: vars(loop.stats).copy() for loop in self.loops}
@@ -284,7 +284,6 @@ class StageWorker(WorkerBase):
         return dict(self.faults.reached)
 
 
-@ray.remote(max_restarts=0, max_concurrency=64)
 class PositionsWorker(WorkerBase):
     """The positions projection (event sourced from executions, with snapshots)."""
 
@@ -307,6 +306,3 @@ class PositionsWorker(WorkerBase):
 
     def stats(self) -> dict[str, Any]:
         return {"seq": self.projection.seq if self.projection else 0}
-
-
-from actors.venue_worker import VenueWorker  # noqa: E402  (re-exported; imports WorkerBase)

@@ -126,7 +126,8 @@ class Tree:
         while True:
             st = await self.sup.status.remote()
             children = {c["id"]: c for c in st["children"]}
-            spares_ready = all(len(st.get("standby", {}).get(stage, [])) >= n for stage, n in want.items())
+            spares_ready = (all(len(st.get("standby", {}).get(stage, [])) >= n for stage, n in want.items())
+                            and len(st.get("spares", [])) >= self.cfg.supervision.spares)
             if all(c["state"] == "running" for c in children.values()) and spares_ready:
                 return children
             if time.monotonic() > deadline:
@@ -538,6 +539,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="bench/results/recovery.json", help="JSON output file")
     parser.add_argument("--config", default=str(ROOT / "examples" / "local.yaml"), help="the system's config")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with Ray's and NATS's logs")
+    parser.add_argument("--standby", type=int, help="override every stage's warm standby count (0: none)")
+    parser.add_argument("--spares", type=int, help="override supervision.spares, the any-kind spare processes "
+                                                   "(0 with --standby 0: every replacement starts cold)")
     args = parser.parse_args(argv)
     if args.trials < 1 or args.verify < 0:
         parser.error("--trials must be >= 1 and --verify >= 0")
@@ -549,6 +553,12 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
     stack = RecoveryStack(base)
     cfg = bench_config(args.config, "bench-recovery")
+    if args.standby is not None:
+        cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={
+            stage: getattr(cfg.stages, stage).model_copy(update={"standby": args.standby})
+            for stage in ("risk", "gateway", "allocator")})})
+    if args.spares is not None:
+        cfg = cfg.model_copy(update={"supervision": cfg.supervision.model_copy(update={"spares": args.spares})})
     global STANDBY_CONFIGURED
     STANDBY_CONFIGURED = all(getattr(cfg.stages, stage).standby >= 1 for stage in ("risk", "gateway", "allocator"))
     sup = cfg.supervision
@@ -581,6 +591,9 @@ def main(argv: list[str] | None = None) -> int:
                        "Percentiles are nearest-rank (with 20 samples p99 = max)."),
             "warm_standby": ("every stage has a warm standby; each trial waits until the spare is ready"
                              if STANDBY_CONFIGURED else "standby: 0 in the config"),
+            "spares": (f"{cfg.supervision.spares} spare process(es) that can become any child; each trial waits "
+                       "until they are ready" if cfg.supervision.spares else
+                       "spares: 0 (with no standby, every replacement is a new Ray actor process)"),
         },
     }
     console.print(f"logs: {stack.logs} (Ray's session logs under {base / 'ray'})")

@@ -189,6 +189,11 @@ class SupervisionConfig(_Strict):
     heartbeat_misses: int = Field(3, ge=1)
     backoff: BackoffConfig = BackoffConfig()
     num_cpus: float = Field(0.1, gt=0, le=64)
+    #: Spare processes kept started (Ray worker up, code imported) that can become a child of any kind:
+    #: a replacement then skips the process start and imports. 0 = every replacement starts cold.
+    spares: int = Field(1, ge=0, le=8)
+    #: The resources a spare reserves; it hosts only children that need no more than this.
+    spare_num_cpus: float = Field(0.1, gt=0, le=64)
 
 
 class RiskLimits(_Strict):

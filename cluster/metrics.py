@@ -49,6 +49,8 @@ def families(snap: Snapshot) -> list[Metric]:
     standby = GaugeMetricFamily("trade_standby_ready", "warm standby actors ready per stage", labels=["stage"])
     for stage, pids in (snap.status.get("standby") or {}).items():
         standby.add_metric([stage], float(len(pids)))
+    spares = GaugeMetricFamily("trade_spares_ready", "spare processes ready to become a child of any kind")
+    spares.add_metric([], float(len(snap.status.get("spares") or [])))
     breaker = GaugeMetricFamily("trade_breaker_state", "venue circuit breaker: 0 closed, 1 half-open, 2 open",
                                 labels=["venue"])
     for venue, state in (snap.status.get("breakers") or {}).items():
@@ -71,7 +73,7 @@ def families(snap: Snapshot) -> list[Metric]:
     for durable, (waiting, unacked) in sorted(snap.lag.items()):
         pending.add_metric([durable], float(waiting))
         ack_pending.add_metric([durable], float(unacked))
-    return [up, restarts, window, supervisors, gave_up, standby, breaker, *loops.values(), pending, ack_pending]
+    return [up, restarts, window, supervisors, gave_up, standby, spares, breaker, *loops.values(), pending, ack_pending]
 
 
 async def take_snapshot(supervisor: Any, js: Any, consumers: Iterable[tuple[str, str]]) -> Snapshot:

@@ -33,7 +33,7 @@ from typing import Any
 
 import ray
 
-from actors.workers import PositionsWorker, StageWorker, VenueWorker
+from actors.host import ChildHost
 from cluster.config import SystemConfig
 from cluster.nats_conn import connect
 from messages import (
@@ -64,6 +64,8 @@ SUPERVISOR_NAME = "supervisor"
 STATE_BUCKET = "SUPERVISION"
 READY_TIMEOUT_S = 60.0
 ADOPT_TIMEOUT_S = 5.0
+#: The key of the spares that can become a child of any kind (beside the per-stage warm standbys).
+ANY = "any"
 
 
 def classify_failure(exc: BaseException | None) -> FailureKind:
@@ -193,7 +195,9 @@ class Supervisor:
             "gave_up": self.gave_up,
             "adopted": list(self.adopted),
             "breakers": await self._breakers(),
-            "standby": {stage: [info["pid"] for _, _, info in spares] for stage, spares in self._spares.items()},
+            "standby": {stage: [info["pid"] for _, _, info in spares] for stage, spares in self._spares.items()
+                        if stage != ANY},
+            "spares": [info["pid"] for _, _, info in self._spares.get(ANY, [])],
             "supervisors": [
                 {"path": n.path, "strategy": n.spec.strategy, "state": n.state, "restarts": n.restarts,
                  "restarts_in_window": n.intensity.count(now), "intensity": n.spec.intensity,
@@ -242,8 +246,7 @@ class Supervisor:
 
     async def call_child(self, child_id: str, method: str, *args: Any) -> Any:
         """Call a method of a running child (operators and fault tests: arm_fault, freeze, stats)."""
-        handle = self.children[child_id].handle
-        return await getattr(handle, method).remote(*args)
+        return await self.children[child_id].handle.call.remote(method, *args)
 
     async def stats(self) -> dict[str, Any]:
         """Each running child's own counters (per consumer for stages)."""
@@ -251,7 +254,7 @@ class Supervisor:
         for child in self.children.values():
             if child.state == "running":
                 with contextlib.suppress(Exception):
-                    out[child.id] = await asyncio.wait_for(child.handle.stats.remote(), 5.0)
+                    out[child.id] = await asyncio.wait_for(child.handle.call.remote("stats"), 5.0)
         return out
 
     async def child_pid(self, child_id: str) -> int | None:
@@ -314,15 +317,12 @@ class Supervisor:
         if spec.kind is ChildKind.STAGE and self._spares.get(spec.kwargs["stage"]):
             await self._start_from_spare(child)
             return
+        if self._spares.get(ANY) and spec.num_cpus <= self.cfg.supervision.spare_num_cpus:
+            await self._start_from_any_spare(child)
+            return
         name = f"{self.cfg.name}-{spec.id}-{uuid.uuid4().hex[:6]}"
         options = {"num_cpus": spec.num_cpus, "name": name, "namespace": self.cfg.name, "lifetime": "detached"}
-        if spec.kind is ChildKind.VENUE:
-            handle = VenueWorker.options(**options).remote(self.cfg_json, name, spec.kwargs["venue"])
-        elif spec.kind is ChildKind.PROJECTION:
-            handle = PositionsWorker.options(**options).remote(self.cfg_json, name)
-        else:
-            handle = StageWorker.options(**options).remote(self.cfg_json, name, spec.kwargs["stage"],
-                                                           spec.kwargs["durables"], spec.kwargs.get("venue"))
+        handle = ChildHost.options(**options).remote(self.cfg_json, name, spec.kind.value, spec.kwargs)
         child.handle, child.name = handle, name
         child.run_ref = handle.run.remote()
         try:
@@ -346,27 +346,44 @@ class Supervisor:
         spec = child.spec
         stage = spec.kwargs["stage"]
         handle, run_ref, spare = self._spares[stage].pop(0)
+        await self._take_spare(child, handle, run_ref, spare["name"], handle.call.remote(
+            "assign", spare["name"], spec.kwargs["durables"], spec.kwargs.get("venue")))
+
+    async def _start_from_any_spare(self, child: _Child) -> None:
+        """A spare process (started, code imported) becomes the child: no process start, no imports on
+        the recovery path; the child connects and rebuilds its state as a cold start would."""
+        handle, run_ref, spare = self._spares[ANY].pop(0)
+        await self._take_spare(child, handle, run_ref, spare["name"], handle.become.remote(
+            self.cfg_json, spare["name"], child.spec.kind.value, child.spec.kwargs, READY_TIMEOUT_S))
+
+    async def _take_spare(self, child: _Child, handle: Any, run_ref: Any, name: str, taking: Any) -> None:
         try:
-            info = await asyncio.wait_for(handle.assign.remote(spare["name"], spec.kwargs["durables"],
-                                                               spec.kwargs.get("venue")), READY_TIMEOUT_S)
+            info = await asyncio.wait_for(taking, READY_TIMEOUT_S)
         except Exception:
             with contextlib.suppress(Exception):
                 ray.kill(handle, no_restart=True)
             raise
         finally:
             self._spawn(self._fill_spares())
-        child.handle, child.run_ref, child.name = handle, run_ref, spare["name"]
+        child.handle, child.run_ref, child.name = handle, run_ref, name
         self._running(child, info)
 
     async def _fill_spares(self) -> None:
         async with self._spare_lock:
-            for stage in ("risk", "gateway", "allocator"):
-                want = getattr(self.cfg.stages, stage).standby
+            wanted = [(stage, getattr(self.cfg.stages, stage).standby, getattr(self.cfg.stages, stage).num_cpus)
+                      for stage in ("risk", "gateway", "allocator")]
+            wanted.append((ANY, self.cfg.supervision.spares, self.cfg.supervision.spare_num_cpus))
+            for stage, want, num_cpus in wanted:
                 while not self._stopping and len(self._spares.setdefault(stage, [])) < want:
-                    name = f"{self.cfg.name}-{stage}-standby-{uuid.uuid4().hex[:6]}"
-                    options = {"num_cpus": getattr(self.cfg.stages, stage).num_cpus, "name": name,
-                               "namespace": self.cfg.name, "lifetime": "detached"}
-                    handle = StageWorker.options(**options).remote(self.cfg_json, name, stage, [], None, True)
+                    name = f"{self.cfg.name}-{stage}-{'spare' if stage == ANY else 'standby'}-{uuid.uuid4().hex[:6]}"
+                    options = {"num_cpus": num_cpus, "name": name, "namespace": self.cfg.name,
+                               "lifetime": "detached"}
+                    if stage == ANY:
+                        handle = ChildHost.options(**options).remote(self.cfg_json, name)
+                    else:
+                        handle = ChildHost.options(**options).remote(
+                            self.cfg_json, name, ChildKind.STAGE.value,
+                            {"stage": stage, "durables": [], "venue": None, "standby": True})
                     run_ref = handle.run.remote()
                     try:
                         info = await _until_ready(name, handle, run_ref)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import ray
 
-from actors.workers import StageWorker
+from actors.host import ChildHost
 from cluster.nats_conn import connect
 from cluster.streams import decoded, read_stream
 from cluster.topology import ensure_topology
@@ -28,8 +28,8 @@ async def _publish_order(js: Any, order: NewOrder, partitions: int) -> None:
 
 
 def _risk_worker(cfg: Any, name: str, partition: int) -> Any:
-    return StageWorker.options(num_cpus=0.05, name=name).remote(cfg.model_dump_json(), name, "risk",
-                                                                 [f"risk-p{partition}"])
+    return ChildHost.options(num_cpus=0.05, name=name).remote(
+        cfg.model_dump_json(), name, "stage", {"stage": "risk", "durables": [f"risk-p{partition}"]})
 
 
 async def _crash_at(point: str, nats_url: str, order_id: str) -> dict[str, Any]:
@@ -48,11 +48,11 @@ async def _crash_at(point: str, nats_url: str, order_id: str) -> dict[str, Any]:
         actors.append(first)
         first.run.remote()
         await first.ready.remote()
-        await first.arm_fault.remote(point)
+        await first.call.remote("arm_fault", point)
         await _publish_order(js, order, cfg.partitions)
 
         async def parked() -> bool:
-            return (await first.faults_reached.remote()).get(point) == 1
+            return (await first.call.remote("faults_reached")).get(point) == 1
 
         await async_wait_until(parked, 10, what=f"the worker to park at {point}")
         os.kill(await first.pid.remote(), signal.SIGKILL)
@@ -69,7 +69,7 @@ async def _crash_at(point: str, nats_url: str, order_id: str) -> dict[str, Any]:
         await async_wait_until(acked, 20, what="the redelivered input to be acknowledged")
         approved = [e for _, _, e in decoded(await read_stream(js, "ORDERS_APPROVED"))
                     if isinstance(e, OrderApproved) and e.order_id == order.order_id]
-        return {"stats": (await second.stats.remote())[durable], "approved": approved}
+        return {"stats": (await second.call.remote("stats"))[durable], "approved": approved}
     finally:
         for actor in actors:
             ray.kill(actor, no_restart=True)

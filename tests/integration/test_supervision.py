@@ -230,3 +230,38 @@ async def test_a_warm_standby_takes_a_killed_replicas_partitions_over(nats_serve
         assert {o.status for o in outcomes} == {"filled"}, "every partition is consumed"
     finally:
         teardown(cfg, timeout=30)
+
+
+async def test_a_spare_process_becomes_a_killed_child_of_a_kind_without_a_standby(nats_server, ray_head):
+    cfg = await _deploy(nats_server.url, "spare", spares=1, supervisors={"venue": {"strategy": "one_for_one"}})
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+        [spare_pid] = (await supervisor.status.remote())["spares"]
+        before = await _tree(supervisor)
+        os.kill(before["venue-SIM"]["pid"], signal.SIGKILL)
+        await async_wait_until(lambda: _restarted(supervisor, ["venue-SIM"], before), 30, what="the replacement")
+        assert (await _tree(supervisor))["venue-SIM"]["pid"] == spare_pid, "the spare became the venue session"
+
+        async def refilled() -> bool:
+            pids = (await supervisor.status.remote())["spares"]
+            return len(pids) == 1 and pids[0] != spare_pid
+
+        await async_wait_until(refilled, 60, what="a new spare")
+        async with TradingClient.from_config(cfg) as client:
+            assert (await client.wait(await client.place_order("ACC2", "AAPL", "BUY", 2, "100"),
+                                      timeout=30)).status == "filled"
+    finally:
+        teardown(cfg, timeout=30)
+
+
+async def test_with_no_spares_a_killed_child_is_replaced_by_a_new_process(nats_server, ray_head):
+    cfg = await _deploy(nats_server.url, "no-spare", spares=0)
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+        assert (await supervisor.status.remote())["spares"] == []
+        before = await _tree(supervisor)
+        os.kill(before["positions"]["pid"], signal.SIGKILL)
+        await async_wait_until(lambda: _restarted(supervisor, ["positions"], before), 30, what="the replacement")
+        assert (await _tree(supervisor))["positions"]["pid"] != before["positions"]["pid"]
+    finally:
+        teardown(cfg, timeout=30)
