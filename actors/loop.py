@@ -260,15 +260,18 @@ class ConsumerLoop:
         if not work:
             return []
         if self._handler.concurrent:
-            return list(await asyncio.gather(
-                *(self._handler.handle(w.envelope, w.event) for w in work), return_exceptions=True))
+            return list(await asyncio.gather(*(self._handle_one(w) for w in work), return_exceptions=True))
         results: list[list[Outgoing] | BaseException] = []
         for w in work:
             try:
-                results.append(await self._handler.handle(w.envelope, w.event))
+                results.append(await self._handle_one(w))
             except Exception as exc:
                 results.append(exc)
         return results
+
+    async def _handle_one(self, w: _Work) -> list[Outgoing]:
+        self._faults.maybe_raise()  # an injected handler error (fault tests); disarmed: one attribute check
+        return await self._handler.handle(w.envelope, w.event)
 
     async def _failed(self, item: _Work, exc: BaseException, outgoing: list[Outgoing]) -> bool:
         """Retry a transient failure with backoff; dead-letter poison. True when the msg is settled.

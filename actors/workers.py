@@ -277,6 +277,11 @@ class StageWorker(WorkerBase):
         """Park the loop at fault point `name` (see actors.faults) until disarmed or killed."""
         self.faults.arm(name)
 
+    def arm_error(self, type_name: str, count: int = 1) -> None:
+        """Make the next `count` messages this replica handles raise an exception whose class is named
+        `type_name` (see actors.faults): a handler error the deciders act on."""
+        self.faults.arm_error(type_name, count)
+
     def disarm_fault(self, name: str) -> None:
         self.faults.disarm(name)
 
