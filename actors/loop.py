@@ -98,6 +98,8 @@ class ConsumerLoop:
         self.durable = durable
         self.in_flight = 0
         self.handling = False  # inside the handler (not waiting on the broker)
+        #: A batch a decider's directive interrupted: neither published nor acked; handed back on exit.
+        self._interrupted: list[Msg] = []
 
     async def run(self) -> None:
         await self._pull.start()
@@ -119,7 +121,9 @@ class ConsumerLoop:
                     self.stats.last_progress = time.monotonic()
         finally:
             left = await self._pull.stop()
-            for msg in left:  # hand buffered, unstarted work back to the stream at once
+            # Hand buffered, unstarted work (and a batch a directive interrupted) back to the stream at
+            # once, after the pull stopped, so it goes to whoever consumes next and not back to this loop.
+            for msg in [*self._interrupted, *left]:
                 with contextlib.suppress(Exception):
                     await msg.nak()
 
@@ -187,7 +191,12 @@ class ConsumerLoop:
         effective: list[str] = []  # applied inputs that caused outputs: only these need a durable mark
         for item, result in zip(work, results, strict=True):
             if isinstance(result, BaseException):
-                if await self._failed(item, result, outgoing):
+                try:
+                    settled = await self._failed(item, result, outgoing)
+                except Directed:
+                    self._interrupted = msgs  # nothing of the batch was published or acked
+                    raise
+                if settled:
                     to_ack.append(item.msg)
                 continue
             outgoing.extend(result)

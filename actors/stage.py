@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from messages import Envelope, Event
 
@@ -28,6 +28,14 @@ class Directed(Exception):
         super().__init__(f"{directive}: {type(cause).__name__}: {cause}")
         self.directive = directive
         self.cause = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crosses a process boundary as text: the cause's class may not exist on the other side.
+        return _directed_from_text, (self.directive, f"{type(self.cause).__name__}: {self.cause}")
+
+
+def _directed_from_text(directive: str, cause: str) -> Directed:
+    return Directed(directive, RuntimeError(cause))
 
 
 class StageHandler(Protocol):

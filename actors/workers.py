@@ -235,8 +235,8 @@ class StageWorker(WorkerBase):
             done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 error = None if task is stop else task.exception()
-                if isinstance(error, Directed) and error.directive != Directive.RESTART.value:
-                    directed = error  # stop or escalate: end normally and tell the supervisor why
+                if isinstance(error, Directed):
+                    directed = error  # restart, stop or escalate: end normally and tell the supervisor why
                 elif error is not None:
                     raise error
             for loop in self.loops:

@@ -428,6 +428,8 @@ class Supervisor:
             if directive == "stop" or child.spec.restart is Restart.TEMPORARY or (
                     child.spec.restart is Restart.TRANSIENT and not abnormal):
                 child.state = "stopped"
+                with contextlib.suppress(Exception):  # its run() ended but the process may live on
+                    ray.kill(child.handle, no_restart=True)
                 await self._save()
                 return
             node = child.node

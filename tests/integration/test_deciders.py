@@ -133,12 +133,7 @@ async def test_a_handler_error_the_decider_maps_to_restart_replaces_the_replica_
         assert [t for t, _ in events] == ["ChildStarted", "ChildFailed", "ChildRestarted"]
         await _assert_done_exactly_once(cfg, oid)
         detail = events[1][1].detail  # type: ignore[attr-defined]
-        if detail.startswith("UnserializableException"):
-            # Last, so that everything above is still checked: the restart directive reaches the supervisor
-            # as run()'s exception, actors.stage.Directed, which does not unpickle (its __init__ takes
-            # (directive, cause), its args hold one message), so Ray hands over a placeholder.
-            pytest.xfail(f"known bug: a decider's restart is reported as {detail[:60]!r}...")
-        assert "restart" in detail and FAULT in detail, detail
+        assert detail.startswith(f"restart (decider): {FAULT}"), detail
 
 
 async def test_a_handler_error_the_decider_maps_to_stop_stops_the_replica_for_good_and_holds_the_order(

@@ -48,3 +48,14 @@ def test_a_decider_keyed_by_the_name_matches_the_injected_error() -> None:
 def test_arming_with_a_bad_name_or_count_is_refused(name: str, count: int) -> None:
     with pytest.raises(ValueError):
         FaultPoints().arm_error(name, count)
+
+
+def test_a_directive_survives_a_process_boundary_even_when_its_cause_class_does_not():
+    import pickle
+
+    from actors.stage import Directed
+
+    sent = Directed("restart", injected_error("OnlyHereFault")("boom"))
+    received = pickle.loads(pickle.dumps(sent))
+    assert received.directive == "restart"
+    assert str(received.cause) == "OnlyHereFault: boom"
