@@ -60,6 +60,12 @@ class LoopStats:
     dead_lettered: int = 0
     retried: int = 0
     publish_failures: int = 0
+    batches: int = 0
+    #: Seconds spent per step, summed over batches (where a batch's time goes).
+    handle_s: float = 0.0
+    publish_s: float = 0.0
+    mark_s: float = 0.0
+    ack_s: float = 0.0
     #: Bumped by everything the loop does (a fetch, a handled message, a retry): liveness evidence.
     progress: int = 0
     last_progress: float = field(default_factory=time.monotonic)
@@ -186,7 +192,9 @@ class ConsumerLoop:
                 to_ack.append(item.msg)
                 self.stats.duplicates_skipped += 1
 
+        t0 = time.perf_counter()
         results = await self._handle_with_progress(work)
+        self.stats.handle_s += time.perf_counter() - t0
         applied: list[str] = []
         effective: list[str] = []  # applied inputs that caused outputs: only these need a durable mark
         for item, result in zip(work, results, strict=True):
@@ -205,16 +213,24 @@ class ConsumerLoop:
             if result:
                 effective.append(applied[-1])
 
+        await self._finish(msgs, outgoing, effective, to_ack, applied)
+
+    async def _finish(self, msgs: list[Msg], outgoing: list[Outgoing], effective: list[str], to_ack: list[Msg],
+                      applied: list[str]) -> None:
+        """A handled batch's tail: publish its outputs, mark its inputs applied, ack them."""
         await self._faults.reach("before_publish")
+        t_publish = time.perf_counter()
         if outgoing and not await self._publish(outgoing):
             # Nothing is acknowledged: the batch is redelivered and republished with the same ids.
             await self._nak_all(to_ack)
             return
         await self._faults.reach("before_mark")
+        t_mark = time.perf_counter()
         if not await self._mark_applied(effective):
             await self._nak_all(to_ack)
             return
         await self._faults.reach("before_ack")
+        t_ack = time.perf_counter()
         if self._ack_all:
             # AckPolicy.ALL: acking the last message acks the whole batch. If any of it is to be retried,
             # ack none (an ack would cover the retried one too): the handler folds idempotently.
@@ -224,6 +240,11 @@ class ConsumerLoop:
                 await msg.ack()
         for event_id in applied:
             self._seen.add(event_id)
+        t_done = time.perf_counter()
+        self.stats.batches += 1
+        self.stats.publish_s += t_mark - t_publish
+        self.stats.mark_s += t_ack - t_mark
+        self.stats.ack_s += t_done - t_ack
         self.stats.handled += len(applied)
         self.stats.published += len(outgoing)
 

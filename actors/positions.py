@@ -14,7 +14,7 @@ from typing import Any
 
 from messages.base import Side
 
-__all__ = ["Position", "PositionBook"]
+__all__ = ["REMEMBERED_EXECS", "Position", "PositionBook"]
 
 _SNAPSHOT_VERSION = 1
 #: The cost taken off the basis when part of a position closes is rounded to this (money has 8 dp).
@@ -88,12 +88,20 @@ class Position:
         return cls(int(data["quantity"]), Decimal(data["cost"]), Decimal(data["realised"]))
 
 
-class PositionBook:
-    """Positions keyed by (account, symbol), each exec id applied at most once."""
+#: How many of the latest exec ids a book remembers (and snapshots) to refuse a second application.
+#: A copy of an execution arrives within seconds of it (a republish after a crash; the broker also
+#: drops copies within its duplicate window), so a window is enough; remembering every exec id ever
+#: applied made each snapshot (and the live query) grow with the whole history.
+REMEMBERED_EXECS = 10_000
 
-    def __init__(self) -> None:
+
+class PositionBook:
+    """Positions keyed by (account, symbol), each of the latest `remember` exec ids applied at most once."""
+
+    def __init__(self, remember: int = REMEMBERED_EXECS) -> None:
         self._positions: dict[tuple[str, str], Position] = {}
-        self._exec_ids: set[str] = set()
+        self._exec_ids: dict[str, None] = {}  # in the order applied; the oldest is forgotten first
+        self._remember = remember
 
     def apply_fill(self, account: str, symbol: str, side: Side | str, qty: int, price: Decimal, exec_id: str) -> bool:
         """Apply a fill; False (and no change) if `exec_id` was already applied.
@@ -106,7 +114,9 @@ class PositionBook:
         position = self._positions.get((account, symbol), Position())
         position.apply_fill(side, qty, price)  # raises before anything is recorded
         self._positions[(account, symbol)] = position
-        self._exec_ids.add(exec_id)
+        self._exec_ids[exec_id] = None
+        if len(self._exec_ids) > self._remember:
+            del self._exec_ids[next(iter(self._exec_ids))]
         return True
 
     def position(self, account: str, symbol: str) -> Position:
@@ -129,7 +139,7 @@ class PositionBook:
                 {"account": account, "symbol": symbol, **position.to_dict()}
                 for (account, symbol), position in sorted(self._positions.items())
             ],
-            "exec_ids": sorted(self._exec_ids),
+            "exec_ids": list(self._exec_ids),
         }
 
     @classmethod
@@ -139,13 +149,13 @@ class PositionBook:
         book = cls()
         for row in data["positions"]:
             book._positions[(row["account"], row["symbol"])] = Position.from_dict(row)
-        book._exec_ids = set(data["exec_ids"])
+        book._exec_ids = dict.fromkeys(data["exec_ids"][-book._remember:])
         return book
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PositionBook):
             return NotImplemented
-        return self._positions == other._positions and self._exec_ids == other._exec_ids
+        return self._positions == other._positions and self._exec_ids.keys() == other._exec_ids.keys()
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -7,8 +7,10 @@ projection resumes exactly where its state ends. Queries are answered on `query.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +23,16 @@ from nats.js.errors import NotFoundError
 from actors.positions import PositionBook
 from messages import DecodeError, OrderFilled, decode
 
-__all__ = ["POSITIONS_BUCKET", "QUERY_SUBJECT", "SNAPSHOT_KEY", "PositionsProjection", "fold", "positions_rows"]
+__all__ = [
+    "POSITIONS_BUCKET",
+    "QUERY_SUBJECT",
+    "SNAPSHOT_KEY",
+    "PositionsProjection",
+    "decode_snapshot",
+    "encode_snapshot",
+    "fold",
+    "positions_rows",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,18 @@ def fold(book: PositionBook, data: bytes) -> bool:
     return book.apply_fill(event.account, event.symbol, event.side, event.last_qty, event.last_px, event.exec_id)
 
 
+def encode_snapshot(seq: int, book: PositionBook) -> bytes:
+    return zlib.compress(json.dumps({"seq": seq, "book": book.snapshot()}).encode())
+
+
+def decode_snapshot(value: bytes | None) -> dict[str, Any]:
+    """A stored snapshot: compressed JSON (or plain JSON, as earlier versions wrote it)."""
+    raw = value or b"{}"
+    with contextlib.suppress(zlib.error):
+        raw = zlib.decompress(raw)
+    return dict(json.loads(raw))
+
+
 def positions_rows(book: PositionBook, account: str | None = None) -> list[dict[str, Any]]:
     return [
         {"account": acct, "symbol": sym, "quantity": p.quantity, "avg_cost": str(p.avg_cost),
@@ -50,7 +73,7 @@ def positions_rows(book: PositionBook, account: str | None = None) -> list[dict[
 
 
 class PositionsProjection:
-    def __init__(self, nc: Client, js: JetStreamContext, snapshot_every: int = 1000) -> None:
+    def __init__(self, nc: Client, js: JetStreamContext, snapshot_every: int = 5000) -> None:
         self._nc = nc
         self._js = js
         self._snapshot_every = snapshot_every
@@ -65,14 +88,14 @@ class PositionsProjection:
             entry = await kv.get(SNAPSHOT_KEY)
         except NotFoundError:
             return 0
-        data = json.loads(entry.value or b"{}")
+        data = decode_snapshot(entry.value)
         self.book = PositionBook.restore(data["book"])
         self.seq = int(data["seq"])
         return self.seq
 
     async def snapshot(self) -> None:
         kv = await self._js.key_value(POSITIONS_BUCKET)
-        await kv.put(SNAPSHOT_KEY, json.dumps({"seq": self.seq, "book": self.book.snapshot()}).encode())
+        await kv.put(SNAPSHOT_KEY, encode_snapshot(self.seq, self.book))
         self._since_snapshot = 0
 
     async def start(self) -> None:

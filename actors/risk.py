@@ -145,12 +145,18 @@ async def save_risk_snapshots(js: JetStreamContext, handler: RiskHandler, partit
     rejected = (await js.stream_info("ORDERS_REJECTED")).state.last_seq
     written = 0
     for p in partitions:
-        floor = (await js.consumer_info("EXECUTIONS", f"risk-exec-p{p}")).ack_floor
+        executions = (await js.stream_info("EXECUTIONS")).state.last_seq
+        consumer = await js.consumer_info("EXECUTIONS", f"risk-exec-p{p}")
         state = handler.states.get(p)
-        if state is None or floor is None:
+        if state is None or consumer.ack_floor is None:
             continue
+        # The ack floor covers what was acked; a consumer with nothing pending or unacked covers the whole
+        # stream as it was just before (a quiet partition's floor would otherwise stay at 0, and its
+        # next owner would replay every partition's executions from the start).
+        quiet = not consumer.num_pending and not consumer.num_ack_pending
+        covered = max(consumer.ack_floor.stream_seq, executions if quiet else 0)
         data = {"format": _SNAPSHOT_FORMAT, "approved_seq": approved, "rejected_seq": rejected,
-                "exec_seq": floor.stream_seq, "state": state.snapshot()}  # no await in between
+                "exec_seq": covered, "state": state.snapshot()}  # no await in between
         await kv.put(_snapshot_key(p), zlib.compress(json.dumps(data).encode()))
         written += 1
     return written
@@ -180,6 +186,8 @@ async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
     (order ids and exec ids are remembered), so overlapping what a snapshot holds is harmless.
     Executions the partition's consumer still has to deliver are folded here already, for the same reason."""
     owned = set(partitions)
+    if not owned:
+        return {}
     snaps = await _load_snapshots(js, owned)
     states = {p: RiskState.restore(snaps[p]["state"]) if p in snaps else RiskState() for p in owned}
 
@@ -198,9 +206,11 @@ async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
             if isinstance(ev, OrderApproved) and (state := mine(ev.account)) is not None:
                 state.on_approved(ev, env.ts / 1e9, limits=cfg.risk.limits_for(ev.account))
     handler = RiskHandler(cfg, states=states)
-    for stream, key in (("ORDERS_REJECTED", "rejected_seq"), ("EXECUTIONS", "exec_seq")):
-        stored = await read_stream(js, stream, start_seq=start(key))
-        for _, _, ev in decoded([m for m in stored if subjects.partition_of_subject(m.subject) in owned]):
+    for stream, key, subject in (("ORDERS_REJECTED", "rejected_seq", subjects.orders_rejected),
+                                 ("EXECUTIONS", "exec_seq", lambda p: subjects.executions("*", p))):
+        # Only the owned partitions' messages leave the server.
+        stored = await read_stream(js, stream, [subject(p) for p in sorted(owned)], start_seq=start(key))
+        for _, _, ev in decoded(stored):
             if isinstance(ev, OrderRejected):
                 states[subjects.partition_of(ev.account, cfg.partitions)].on_rejected(ev.order_id)
             else:

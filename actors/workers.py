@@ -214,7 +214,9 @@ class StageWorker(WorkerBase):
                     await nc.drain()
                 return {}
             stopping.cancel()
+        t_build = time.monotonic()
         built = await self._build(nc, js)
+        built_s = time.monotonic() - t_build
         gate = None
         if self.breaker is not None:
             await self.breaker.start()
@@ -227,6 +229,7 @@ class StageWorker(WorkerBase):
                                    gate if built[d][2] else None, built[d][1], decider, specs[d].ack_all)
                       for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
+        log.info("%s consuming %s (state rebuilt in %.3fs)", self.name, ",".join(self.durables), built_s)
         self._ready.set()
         self._consuming.set()
         stop = asyncio.create_task(self._stop.wait())

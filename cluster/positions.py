@@ -13,7 +13,14 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from actors.positions import PositionBook
-from actors.positions_projection import POSITIONS_BUCKET, QUERY_SUBJECT, SNAPSHOT_KEY, fold, positions_rows
+from actors.positions_projection import (
+    POSITIONS_BUCKET,
+    QUERY_SUBJECT,
+    SNAPSHOT_KEY,
+    decode_snapshot,
+    fold,
+    positions_rows,
+)
 from cluster.errors import TradingError
 from cluster.refprices import read_reference_prices
 from cluster.streams import read_stream
@@ -65,7 +72,7 @@ async def rebuild(nc: Client, until_seq: int | None = None, from_snapshot: bool 
     if from_snapshot:
         kv = await js.key_value(POSITIONS_BUCKET)
         try:
-            data = json.loads((await kv.get(SNAPSHOT_KEY)).value or b"{}")
+            data = decode_snapshot((await kv.get(SNAPSHOT_KEY)).value)
             book, start = PositionBook.restore(data["book"]), int(data["seq"])
         except NotFoundError:
             pass

@@ -20,11 +20,14 @@ class StoredMessage:
     headers: dict[str, str]
 
 
-async def read_stream(js: JetStreamContext, stream: str, subject: str | None = None,
+async def read_stream(js: JetStreamContext, stream: str, subject: str | list[str] | None = None,
                       batch: int = 512, start_seq: int | None = None) -> list[StoredMessage]:
     """All messages stored now (from `start_seq` on, if given), in stream order, through an ephemeral
-    unacknowledged consumer."""
+    unacknowledged consumer. `subject` may be several filters: the server does the filtering.
+    Messages stored after the call began are not read: a reader never chases a stream that grows."""
+    filters = [subject] if isinstance(subject, str) else list(subject or [])
     info = await js.stream_info(stream)
+    last = info.state.last_seq
     if info.state.messages == 0 or (start_seq is not None and start_seq > info.state.last_seq):
         return []
     if start_seq is not None and start_seq > 1:
@@ -33,7 +36,9 @@ async def read_stream(js: JetStreamContext, stream: str, subject: str | None = N
     else:
         config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
                                 inactive_threshold=10.0, max_ack_pending=-1)
-    sub = await js.pull_subscribe(subject or ">", stream=stream, config=config)
+    if len(filters) > 1:
+        config.filter_subjects = filters
+    sub = await js.pull_subscribe(filters[0] if len(filters) == 1 else ">", stream=stream, config=config)
     out: list[StoredMessage] = []
     try:
         while True:
@@ -42,8 +47,9 @@ async def read_stream(js: JetStreamContext, stream: str, subject: str | None = N
             except TimeoutError:
                 break
             for m in msgs:
-                out.append(StoredMessage(m.subject, m.metadata.sequence.stream, m.data, dict(m.headers or {})))
-            if msgs and msgs[-1].metadata.num_pending == 0:
+                if m.metadata.sequence.stream <= last:
+                    out.append(StoredMessage(m.subject, m.metadata.sequence.stream, m.data, dict(m.headers or {})))
+            if msgs and (msgs[-1].metadata.num_pending == 0 or msgs[-1].metadata.sequence.stream >= last):
                 break
     finally:
         await sub.unsubscribe()

@@ -237,10 +237,16 @@ class Supervisor:
             return [c.id for c in chosen]
 
     async def start_children(self, prefix: str) -> list[str]:
+        """Operator start. Under a one_for_one supervisor the children are independent (e.g. a stage's
+        replicas): they start together, so none rebuilds its state while a sibling already drains a
+        backlog into the log it reads. Elsewhere, in the supervisor's order."""
         async with self._lock:
             chosen = [c for c in self.children.values() if c.id.startswith(prefix) and c.state == "stopped"]
+            together = [c for c in chosen if c.node.spec.strategy == "one_for_one"]
+            await asyncio.gather(*(self._start_and_watch(c, "started by operator") for c in together))
             for child in chosen:
-                await self._start_and_watch(child, "started by operator")
+                if child not in together:
+                    await self._start_and_watch(child, "started by operator")
             await self._save()
             return [c.id for c in chosen]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from decimal import Decimal
 
 import pytest
@@ -78,3 +80,17 @@ async def test_a_takeover_reads_only_the_log_after_the_snapshot(streams):
     states = await rebuild_risk_states(js, cfg, owned)
     state = states[subjects.partition_of("ACC2", cfg.partitions)]
     assert [state.outcome(f"O{n}") for n in range(4)] == ["approved"] * 4
+
+
+async def test_a_quiet_partitions_snapshot_covers_the_executions_stored_before_it(streams):
+    cfg, js = streams
+    owned = list(range(cfg.partitions))
+    for n in range(3):
+        await _trade(js, cfg, n)  # all on ACC2's partition, whose consumer has not taken them yet
+    await save_risk_snapshots(js, RiskHandler(cfg, states=await rebuild_risk_states(js, cfg, owned)), owned)
+    kv = await js.key_value(RISK_BUCKET)
+    busy = subjects.partition_of("ACC2", cfg.partitions)
+    quiet = next(p for p in owned if p != busy)
+    last = (await js.stream_info("EXECUTIONS")).state.last_seq
+    covered = {p: json.loads(zlib.decompress((await kv.get(f"p{p}")).value))["exec_seq"] for p in (busy, quiet)}
+    assert covered == {busy: 0, quiet: last}, "a quiet partition's next owner does not replay the whole stream"

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.positions import Position, PositionBook
+from actors.positions import REMEMBERED_EXECS, Position, PositionBook
+from actors.positions_projection import decode_snapshot, encode_snapshot
 
 D = Decimal
 
@@ -133,6 +134,34 @@ def test_books_with_different_fills_are_not_equal() -> None:
     other = busy_book()
     other.apply_fill("ACC1", "AAPL", "BUY", 1, D(1), "E-new")
     assert other != busy_book()
+
+
+def test_a_book_remembers_only_its_latest_exec_ids() -> None:
+    book = PositionBook(remember=2)
+    for n in range(3):
+        book.apply_fill("ACC1", "AAPL", "BUY", 1, D(1), f"E-{n}")
+    assert book.snapshot()["exec_ids"] == ["E-1", "E-2"]
+    assert not book.apply_fill("ACC1", "AAPL", "BUY", 1, D(1), "E-2")
+    assert book.position("ACC1", "AAPL").quantity == 3
+
+
+def test_a_snapshot_lists_exec_ids_in_the_order_applied_and_restores_the_latest() -> None:
+    book = PositionBook()
+    for n in (3, 1, 2):
+        book.apply_fill("ACC1", "AAPL", "BUY", 1, D(1), f"E-{n}")
+    data = book.snapshot()
+    assert data["exec_ids"] == ["E-3", "E-1", "E-2"]
+    data["exec_ids"] = [f"OLD-{n}" for n in range(REMEMBERED_EXECS)] + data["exec_ids"]
+    restored = PositionBook.restore(data)
+    assert restored.snapshot()["exec_ids"][-3:] == ["E-3", "E-1", "E-2"]
+    assert len(restored.snapshot()["exec_ids"]) == REMEMBERED_EXECS
+
+
+def test_a_positions_snapshot_is_compressed_and_old_plain_json_still_reads() -> None:
+    encoded = encode_snapshot(7, busy_book())
+    assert decode_snapshot(encoded) == {"seq": 7, "book": busy_book().snapshot()}
+    assert len(encoded) < len(json.dumps({"seq": 7, "book": busy_book().snapshot()}))
+    assert decode_snapshot(json.dumps({"seq": 3, "book": {}}).encode()) == {"seq": 3, "book": {}}
 
 
 def test_a_snapshot_of_an_unknown_version_is_refused() -> None:
