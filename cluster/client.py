@@ -192,9 +192,9 @@ class TradingClient:
         if track is None:
             track = self._tracks[event.order_id] = OrderTrack(event.order_id)
         track.add(envelope, event)
-        outcome = track.outcome()
-        if outcome.settled:
+        if track.settled():
             self.settled_at.setdefault(event.order_id, time.monotonic_ns())
+            outcome = track.outcome()
             for fut in self._waiters.pop(event.order_id, []):
                 if not fut.done():
                     fut.set_result(outcome)

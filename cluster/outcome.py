@@ -60,6 +60,10 @@ class OrderTrack:
     order_id: str
     events: dict[str, tuple[Envelope, Event]] = field(default_factory=dict)
     duplicate_deliveries: int = 0
+    # Folded as events arrive, so `settled()` costs O(1) per event (the full outcome is built on demand).
+    _ended: bool = field(default=False, repr=False)  # rejected, venue-rejected or canceled
+    _last_fill: OrderFilled | None = field(default=None, repr=False)
+    _allocated_qty: int = field(default=0, repr=False)
 
     def add(self, envelope: Envelope, event: Event) -> None:
         key = str(envelope.event_id)
@@ -67,6 +71,19 @@ class OrderTrack:
             self.duplicate_deliveries += 1
             return
         self.events[key] = (envelope, event)
+        if isinstance(event, OrderRejected | OrderVenueRejected | OrderCanceled):
+            self._ended = True
+        elif isinstance(event, OrderFilled):
+            if self._last_fill is None or event.cum_qty > self._last_fill.cum_qty:
+                self._last_fill = event
+        elif isinstance(event, AllocationCompleted):
+            self._allocated_qty = max(self._allocated_qty, event.cum_qty)
+
+    def settled(self) -> bool:
+        """What `outcome().settled` says, without building the outcome."""
+        filled = self._last_fill.cum_qty if self._last_fill is not None else 0
+        terminal = self._ended or (self._last_fill is not None and self._last_fill.leaves_qty == 0)
+        return terminal and self._allocated_qty == filled
 
     def _of(self, kind: type[Event]) -> list[Event]:
         return [ev for _, ev in self.events.values() if isinstance(ev, kind)]
