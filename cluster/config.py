@@ -194,6 +194,9 @@ class SupervisionConfig(_Strict):
     spares: int = Field(1, ge=0, le=8)
     #: The resources a spare reserves; it hosts only children that need no more than this.
     spare_num_cpus: float = Field(0.1, gt=0, le=64)
+    #: A used standby or spare is replaced this long after it took over, so that starting a process
+    #: (about 0.7 s of CPU) does not compete with the replacement's rebuild and catch-up. 0 = at once.
+    spare_refill_delay: Duration = 3.0
 
 
 class RiskLimits(_Strict):

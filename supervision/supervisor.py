@@ -370,9 +370,13 @@ class Supervisor:
                 ray.kill(handle, no_restart=True)
             raise
         finally:
-            self._spawn(self._fill_spares())
+            self._spawn(self._refill_spares_later())
         child.handle, child.run_ref, child.name = handle, run_ref, name
         self._running(child, info)
+
+    async def _refill_spares_later(self) -> None:
+        await asyncio.sleep(self.cfg.supervision.spare_refill_delay)
+        await self._fill_spares()
 
     async def _fill_spares(self) -> None:
         async with self._spare_lock:
