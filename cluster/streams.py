@@ -41,6 +41,8 @@ async def read_stream(js: JetStreamContext, stream: str, subject: str | list[str
     sub = await js.pull_subscribe(filters[0] if len(filters) == 1 else ">", stream=stream, config=config)
     out: list[StoredMessage] = []
     try:
+        if not (await sub.consumer_info()).num_pending:
+            return out  # nothing matches: do not wait out a fetch's timeout
         while True:
             try:
                 msgs = await sub.fetch(batch, timeout=1.0)
