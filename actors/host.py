@@ -22,6 +22,7 @@ from typing import Any
 import ray
 
 from actors.venue_worker import VenueWorker
+from actors.waiting import first_of
 from actors.workers import PositionsWorker, StageWorker, WorkerBase, identity
 
 __all__ = ["KINDS", "ChildHost", "make_worker"]
@@ -56,13 +57,7 @@ class ChildHost:
     async def run(self) -> dict[str, Any]:
         """Runs the hosted worker until it stops; a spare first waits to become one (or to be stopped)."""
         if self.worker is None:
-            became = asyncio.ensure_future(self._became.wait())
-            stopped = asyncio.ensure_future(self._stopped.wait())
-            try:
-                await asyncio.wait({became, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                became.cancel()
-                stopped.cancel()
+            await first_of(self._became, self._stopped)
             if self.worker is None:
                 return {}
         return await self.worker.run()

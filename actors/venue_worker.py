@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
 
 from actors.venue_sim import VenueDiverged, VenueSession
+from actors.waiting import first_of
 from actors.workers import WorkerBase
 from cluster.nats_conn import connect_retrying
 
@@ -35,13 +35,7 @@ class VenueWorker(WorkerBase):
             log.info("venue %s (%s mode) restored %d records", self.venue, session.mode, restored)
             await session.serve()
             self._ready.set()
-            stop = asyncio.ensure_future(self._stop.wait())
-            failed = asyncio.ensure_future(session.failed.wait())
-            try:
-                await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.cancel()
-                failed.cancel()
+            await first_of(self._stop, session.failed)
             if session.failure is not None:
                 raise VenueDiverged(str(session.failure)) from session.failure
         finally:

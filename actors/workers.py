@@ -26,6 +26,7 @@ from actors.risk import RiskHandler, rebuild_risk_states, save_risk_snapshots
 from actors.stage import Directed, StageHandler
 from actors.trading_control import TradingControl
 from actors.venue_breaker import VenueBreaker
+from actors.waiting import first_of
 from cluster.config import SystemConfig, VenueMode
 from cluster.control import watch_control
 from cluster.nats_conn import connect_retrying
@@ -205,15 +206,11 @@ class StageWorker(WorkerBase):
         js = nc.jetstream()
         if self.standby:
             self._ready.set()  # parked: connected, owning nothing
-            waiting = asyncio.create_task(self._assigned.wait())
-            stopping = asyncio.create_task(self._stop.wait())
-            await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
+            await first_of(self._assigned, self._stop)
             if self._stop.is_set():
-                waiting.cancel()
                 with contextlib.suppress(Exception):
                     await nc.drain()
                 return {}
-            stopping.cancel()
         t_build = time.monotonic()
         built = await self._build(nc, js)
         built_s = time.monotonic() - t_build
