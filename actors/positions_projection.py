@@ -7,10 +7,8 @@ projection resumes exactly where its state ends. Queries are answered on `query.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +19,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from actors.positions import PositionBook
+from actors.snapshot_codec import pack, unpack
 from messages import DecodeError, OrderFilled, decode
 
 __all__ = [
@@ -28,8 +27,6 @@ __all__ = [
     "QUERY_SUBJECT",
     "SNAPSHOT_KEY",
     "PositionsProjection",
-    "decode_snapshot",
-    "encode_snapshot",
     "fold",
     "positions_rows",
 ]
@@ -50,18 +47,6 @@ def fold(book: PositionBook, data: bytes) -> bool:
     if not isinstance(event, OrderFilled):
         return False
     return book.apply_fill(event.account, event.symbol, event.side, event.last_qty, event.last_px, event.exec_id)
-
-
-def encode_snapshot(seq: int, book: PositionBook) -> bytes:
-    return zlib.compress(json.dumps({"seq": seq, "book": book.snapshot()}).encode())
-
-
-def decode_snapshot(value: bytes | None) -> dict[str, Any]:
-    """A stored snapshot: compressed JSON (or plain JSON, as earlier versions wrote it)."""
-    raw = value or b"{}"
-    with contextlib.suppress(zlib.error):
-        raw = zlib.decompress(raw)
-    return dict(json.loads(raw))
 
 
 def positions_rows(book: PositionBook, account: str | None = None) -> list[dict[str, Any]]:
@@ -88,14 +73,14 @@ class PositionsProjection:
             entry = await kv.get(SNAPSHOT_KEY)
         except NotFoundError:
             return 0
-        data = decode_snapshot(entry.value)
+        data = unpack(entry.value)
         self.book = PositionBook.restore(data["book"])
         self.seq = int(data["seq"])
         return self.seq
 
     async def snapshot(self) -> None:
         kv = await self._js.key_value(POSITIONS_BUCKET)
-        await kv.put(SNAPSHOT_KEY, encode_snapshot(self.seq, self.book))
+        await kv.put(SNAPSHOT_KEY, pack({"seq": self.seq, "book": self.book.snapshot()}))
         self._since_snapshot = 0
 
     async def start(self) -> None:

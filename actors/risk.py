@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +17,7 @@ from nats.js import JetStreamContext
 
 from actors.risk_rules import Rejection
 from actors.risk_state import RiskState, TradingState
+from actors.snapshot_codec import pack, unpack
 from actors.stage import Outgoing
 from actors.trading_control import TradingControl
 from cluster.config import SystemConfig
@@ -143,9 +143,9 @@ async def save_risk_snapshots(js: JetStreamContext, handler: RiskHandler, partit
     kv = await js.key_value(RISK_BUCKET)
     approved = (await js.stream_info("ORDERS_APPROVED")).state.last_seq
     rejected = (await js.stream_info("ORDERS_REJECTED")).state.last_seq
+    executions = (await js.stream_info("EXECUTIONS")).state.last_seq
     written = 0
     for p in partitions:
-        executions = (await js.stream_info("EXECUTIONS")).state.last_seq
         consumer = await js.consumer_info("EXECUTIONS", f"risk-exec-p{p}")
         state = handler.states.get(p)
         if state is None or consumer.ack_floor is None:
@@ -157,7 +157,7 @@ async def save_risk_snapshots(js: JetStreamContext, handler: RiskHandler, partit
         covered = max(consumer.ack_floor.stream_seq, executions if quiet else 0)
         data = {"format": _SNAPSHOT_FORMAT, "approved_seq": approved, "rejected_seq": rejected,
                 "exec_seq": covered, "state": state.snapshot()}  # no await in between
-        await kv.put(_snapshot_key(p), zlib.compress(json.dumps(data).encode()))
+        await kv.put(_snapshot_key(p), pack(data))
         written += 1
     return written
 
@@ -171,7 +171,7 @@ async def _load_snapshots(js: JetStreamContext, partitions: Iterable[int]) -> di
     for p in partitions:
         try:
             entry = await kv.get(_snapshot_key(p))
-            data = json.loads(zlib.decompress(entry.value or b""))
+            data = unpack(entry.value)
         except Exception:  # none yet, or unreadable: that partition is rebuilt from the start of the log
             continue
         if data.get("format") == _SNAPSHOT_FORMAT:

@@ -62,8 +62,8 @@ class OrderTrack:
     duplicate_deliveries: int = 0
     # Folded as events arrive, so `settled()` costs O(1) per event (the full outcome is built on demand).
     _ended: bool = field(default=False, repr=False)  # rejected, venue-rejected or canceled
-    _last_fill: OrderFilled | None = field(default=None, repr=False)
-    _allocated_qty: int = field(default=0, repr=False)
+    _last_fill: OrderFilled | None = field(default=None, repr=False)  # the first with the highest cum_qty
+    _latest_alloc: AllocationCompleted | None = field(default=None, repr=False)  # likewise
 
     def add(self, envelope: Envelope, event: Event) -> None:
         key = str(envelope.event_id)
@@ -73,17 +73,19 @@ class OrderTrack:
         self.events[key] = (envelope, event)
         if isinstance(event, OrderRejected | OrderVenueRejected | OrderCanceled):
             self._ended = True
-        elif isinstance(event, OrderFilled):
-            if self._last_fill is None or event.cum_qty > self._last_fill.cum_qty:
-                self._last_fill = event
-        elif isinstance(event, AllocationCompleted):
-            self._allocated_qty = max(self._allocated_qty, event.cum_qty)
+        elif isinstance(event, OrderFilled) and (self._last_fill is None
+                                                 or event.cum_qty > self._last_fill.cum_qty):
+            self._last_fill = event
+        elif isinstance(event, AllocationCompleted) and (self._latest_alloc is None
+                                                         or event.cum_qty > self._latest_alloc.cum_qty):
+            self._latest_alloc = event
 
     def settled(self) -> bool:
         """What `outcome().settled` says, without building the outcome."""
-        filled = self._last_fill.cum_qty if self._last_fill is not None else 0
-        terminal = self._ended or (self._last_fill is not None and self._last_fill.leaves_qty == 0)
-        return terminal and self._allocated_qty == filled
+        last_fill, latest_alloc = self._last_fill, self._latest_alloc
+        filled = last_fill.cum_qty if last_fill is not None else 0
+        terminal = self._ended or (last_fill is not None and last_fill.leaves_qty == 0)
+        return terminal and (latest_alloc.cum_qty if latest_alloc else 0) == filled
 
     def _of(self, kind: type[Event]) -> list[Event]:
         return [ev for _, ev in self.events.values() if isinstance(ev, kind)]
@@ -101,11 +103,8 @@ class OrderTrack:
         return (len(fills) - len(set(fills))) + (len(allocs) - len(set(allocs)))
 
     def outcome(self) -> OrderOutcome:
-        fills: list[OrderFilled] = self._of(OrderFilled)  # type: ignore[assignment]
-        filled = max((f.cum_qty for f in fills), default=0)
-        last_fill = max(fills, key=lambda f: f.cum_qty, default=None)
-        allocs: list[AllocationCompleted] = self._of(AllocationCompleted)  # type: ignore[assignment]
-        latest_alloc = max(allocs, key=lambda a: a.cum_qty, default=None)
+        last_fill, latest_alloc = self._last_fill, self._latest_alloc
+        filled = last_fill.cum_qty if last_fill else 0
         allocated_qty = latest_alloc.cum_qty if latest_alloc else 0
         status, reason = OrderStatus.PENDING, None
         if rej := self._of(OrderRejected):

@@ -17,10 +17,10 @@ from actors.positions_projection import (
     POSITIONS_BUCKET,
     QUERY_SUBJECT,
     SNAPSHOT_KEY,
-    decode_snapshot,
     fold,
     positions_rows,
 )
+from actors.snapshot_codec import unpack
 from cluster.errors import TradingError
 from cluster.refprices import read_reference_prices
 from cluster.streams import read_stream
@@ -72,7 +72,7 @@ async def rebuild(nc: Client, until_seq: int | None = None, from_snapshot: bool 
     if from_snapshot:
         kv = await js.key_value(POSITIONS_BUCKET)
         try:
-            data = decode_snapshot((await kv.get(SNAPSHOT_KEY)).value)
+            data = unpack((await kv.get(SNAPSHOT_KEY)).value)
             book, start = PositionBook.restore(data["book"]), int(data["seq"])
         except NotFoundError:
             pass

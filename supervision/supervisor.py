@@ -244,9 +244,8 @@ class Supervisor:
             chosen = [c for c in self.children.values() if c.id.startswith(prefix) and c.state == "stopped"]
             together = [c for c in chosen if c.node.spec.strategy == "one_for_one"]
             await asyncio.gather(*(self._start_and_watch(c, "started by operator") for c in together))
-            for child in chosen:
-                if child not in together:
-                    await self._start_and_watch(child, "started by operator")
+            for child in [c for c in chosen if c not in together]:
+                await self._start_and_watch(child, "started by operator")
             await self._save()
             return [c.id for c in chosen]
 

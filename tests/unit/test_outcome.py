@@ -72,3 +72,10 @@ def test_a_filled_order_is_settled_only_once_every_share_is_allocated() -> None:
 
 def test_an_order_with_no_events_is_not_settled() -> None:
     assert not OrderTrack("O-1").settled()
+
+
+@given(st.lists(EVENTS, max_size=8))
+def test_the_outcome_counts_the_highest_cumulative_fill_and_allocation(events: list[Event]) -> None:
+    outcome = track_of(events).outcome()
+    assert outcome.filled_qty == max((e.cum_qty for e in events if isinstance(e, OrderFilled)), default=0)
+    assert outcome.allocated_qty == max((e.cum_qty for e in events if isinstance(e, AllocationCompleted)), default=0)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.positions import REMEMBERED_EXECS, Position, PositionBook
-from actors.positions_projection import decode_snapshot, encode_snapshot
+from actors.snapshot_codec import pack, unpack
 
 D = Decimal
 
@@ -158,10 +158,10 @@ def test_a_snapshot_lists_exec_ids_in_the_order_applied_and_restores_the_latest(
 
 
 def test_a_positions_snapshot_is_compressed_and_old_plain_json_still_reads() -> None:
-    encoded = encode_snapshot(7, busy_book())
-    assert decode_snapshot(encoded) == {"seq": 7, "book": busy_book().snapshot()}
+    encoded = pack({"seq": 7, "book": busy_book().snapshot()})
+    assert unpack(encoded) == {"seq": 7, "book": busy_book().snapshot()}
     assert len(encoded) < len(json.dumps({"seq": 7, "book": busy_book().snapshot()}))
-    assert decode_snapshot(json.dumps({"seq": 3, "book": {}}).encode()) == {"seq": 3, "book": {}}
+    assert unpack(json.dumps({"seq": 3, "book": {}}).encode()) == {"seq": 3, "book": {}}
 
 
 def test_a_snapshot_of_an_unknown_version_is_refused() -> None:

@@ -1,0 +1,22 @@
+"""How state snapshots are stored in KV: zlib-compressed JSON (plain JSON, as earlier versions wrote,
+still reads)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+from typing import Any
+
+__all__ = ["pack", "unpack"]
+
+
+def pack(data: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(data).encode())
+
+
+def unpack(value: bytes | None) -> dict[str, Any]:
+    raw = value or b"{}"
+    with contextlib.suppress(zlib.error):
+        raw = zlib.decompress(raw)
+    return dict(json.loads(raw))
