@@ -24,6 +24,7 @@ import ray
 from actors.venue_worker import VenueWorker
 from actors.waiting import first_of
 from actors.workers import PositionsWorker, StageWorker, WorkerBase, identity
+from cluster.gc_tuning import tune
 
 __all__ = ["KINDS", "ChildHost", "make_worker"]
 
@@ -50,6 +51,7 @@ class ChildHost:
         self._became = asyncio.Event()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
+        tune()  # start-up objects frozen, young collections rarer (see cluster.gc_tuning)
         if kind is not None:
             self.worker = make_worker(kind, cfg_json, name, kwargs or {})
             self._became.set()

@@ -29,6 +29,7 @@ from actors.venue_breaker import VenueBreaker
 from actors.waiting import first_of
 from cluster.config import SystemConfig, VenueMode
 from cluster.control import watch_control
+from cluster.gc_tuning import gc_clock
 from cluster.nats_conn import connect_retrying
 from cluster.refprices import ReferencePrices, watch_reference_prices
 from cluster.streams import decoded, read_stream
@@ -89,6 +90,10 @@ class WorkerBase:
     async def health(self) -> dict[str, int]:
         """A heartbeat: a progress counter and how much work is pending (see supervision.health)."""
         return {"progress": 0, "pending": 0}
+
+    def gc_stats(self) -> dict[str, Any]:
+        """This process's garbage collections so far: count and seconds per generation."""
+        return gc_clock().snapshot()
 
     async def freeze(self, seconds: float) -> None:
         """Fault injection: block this process's event loop, as a deadlock or a runaway loop would."""

@@ -51,6 +51,7 @@ from bench.common import bench_config, raise_interrupt, run_guarded, write_resul
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
 from cluster.config import SystemConfig  # noqa: E402
+from cluster.gc_tuning import tune  # noqa: E402
 from cluster.job import deploy, teardown  # noqa: E402
 from cluster.load import order_mix, percentile, run_load  # noqa: E402
 from cluster.nats_server import NatsServer, nats_server_binary  # noqa: E402
@@ -495,6 +496,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    tune()  # as `trade load` does: the client keeps every order's events (see cluster.gc_tuning)
     base = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     stack = Stack(base)
     cfg = bench_config(args.config, "bench")

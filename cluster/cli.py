@@ -12,6 +12,7 @@ from typing import Any
 
 from cluster.config import ConfigError, SystemConfig, load_config
 from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
+from cluster.gc_tuning import tune
 from cluster.positions import ProjectionUnavailable
 from cluster.stack import LocalStack, load_state
 
@@ -678,6 +679,7 @@ COMMANDS = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune()  # a long `trade load` or `trade audit` keeps many objects (see cluster.gc_tuning)
     try:
         return COMMANDS[args.command](args)
     except OrderValidationError as exc:

@@ -1,0 +1,44 @@
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from cluster.gc_tuning import GEN0_THRESHOLD, GcClock, tune
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def test_the_clock_counts_collections_and_their_seconds_per_generation() -> None:
+    clock = GcClock()
+    for generation in (0, 0, 2):
+        clock("start", {"generation": generation})
+        clock("stop", {"generation": generation})
+    snap = clock.snapshot()
+    assert snap["collections"] == [2, 0, 1]
+    assert snap["total_s"] == pytest.approx(sum(snap["seconds"]))
+    assert snap["longest_s"] >= max(snap["seconds"]) / 2
+
+
+def test_the_clock_sees_a_real_collection(restored_gc: None) -> None:
+    clock = tune()
+    before = clock.snapshot()["collections"][2]
+    gc.collect()
+    assert clock.snapshot()["collections"][2] == before + 1
+
+
+def test_tuning_raises_the_young_threshold_and_keeps_the_older_ones(restored_gc: None) -> None:
+    _, gen1, gen2 = gc.get_threshold()
+    tune()
+    assert gc.get_threshold() == (GEN0_THRESHOLD, gen1, gen2)
+
+
+def test_tuning_freezes_what_is_alive_at_start_up(restored_gc: None) -> None:
+    gc.unfreeze()
+    tune()
+    assert gc.get_freeze_count() > 0
