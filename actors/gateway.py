@@ -276,6 +276,9 @@ class HaltSweeper:
 
     async def sweep(self) -> int:
         """Send the cancels due now; returns how many the venue took. They come back through the drop copy."""
+        if not self._control.any_halted:  # the usual case: no scan of every order the gateway knows
+            self._sent_at.clear()
+            return 0
         sent = 0
         now = time.monotonic()
         for tracked in self._orders.live():

@@ -29,6 +29,9 @@ class TradingSwitch:
     scope: str = "global"
 
 
+_ACTIVE = TradingSwitch(TradingState.ACTIVE)
+
+
 class TradingControl:
     def __init__(self) -> None:
         self._global = TradingSwitch(TradingState.ACTIVE)
@@ -44,6 +47,12 @@ class TradingControl:
             self._accounts[account] = TradingSwitch(TradingState(data["state"]), data.get("reason", ""),
                                                     f"account {account}")
 
+    @property
+    def any_halted(self) -> bool:
+        """Whether the desk or any account is halted (when not, there is nothing to cancel)."""
+        return self._global.state is TradingState.HALTED or any(
+            s.state is TradingState.HALTED for s in self._accounts.values())
+
     def switch_for(self, account: str) -> TradingSwitch:
-        own = self._accounts.get(account, TradingSwitch(TradingState.ACTIVE))
+        own = self._accounts.get(account, _ACTIVE)
         return own if _STRICTNESS[own.state] > _STRICTNESS[self._global.state] else self._global

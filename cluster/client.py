@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NoStreamResponseError
 from pydantic import ValidationError
@@ -65,6 +66,7 @@ class TradingClient:
         self.publish_timeout = publish_timeout
         self.track_outcomes = track_outcomes
         self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
         self._tracks: dict[str, OrderTrack] = {}
         self._waiters: dict[str, list[asyncio.Future[OrderOutcome]]] = {}
         self._listeners: list[Callable[[OrderOutcome], None]] = []
@@ -88,8 +90,8 @@ class TradingClient:
 
     async def connect(self) -> None:
         self._nc = await connect(self.nats_url, name="trading-client", connect_timeout=self.connect_timeout)
+        self._js = js = self._nc.jetstream()
         if self.track_outcomes:
-            js = self._nc.jetstream()
             for subject in _OUTCOME_SUBJECTS:
                 await js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
                                    deliver_policy=DeliverPolicy.NEW, idle_heartbeat=2.0)
@@ -99,12 +101,20 @@ class TradingClient:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
             self._nc = None
+            self._js = None
 
     @property
     def nc(self) -> Client:
         if self._nc is None:
             raise RuntimeError("TradingClient is not connected: use `async with` or call connect()")
         return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        """The JetStream context, made once (nats-py builds a new one, with its parsers, on each call)."""
+        if self._js is None:
+            self._js = self.nc.jetstream()
+        return self._js
 
     # ---- orders -------------------------------------------------------------------------------
     def build_order(self, account: str, symbol: str, side: str, qty: int, price: Decimal | str | None = None,
@@ -139,7 +149,7 @@ class TradingClient:
     async def _store(self, subject: str, envelope: Any, what: str) -> None:
         """Publish to a stream and wait for the broker's ack; a clear error instead of a hang."""
         try:
-            await self.nc.jetstream().publish(subject, encode(envelope), timeout=self.publish_timeout,
+            await self.js.publish(subject, encode(envelope), timeout=self.publish_timeout,
                                               headers={MSG_ID_HEADER: str(envelope.event_id)})
         except (NatsTimeout, TimeoutError, NoRespondersError, NoStreamResponseError) as exc:
             raise BrokerUnavailable(f"{what} not stored: no answer from the broker within "

@@ -49,3 +49,25 @@ def test_a_deleted_key_means_active_again() -> None:
     control.apply(GLOBAL_KEY, _value("HALTED"))
     control.apply(GLOBAL_KEY, None)
     assert control.switch_for("ACC1").state is TradingState.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("key", "state", "halted"),
+    [
+        (GLOBAL_KEY, "HALTED", True),
+        (account_key("ACC7"), "HALTED", True),
+        (GLOBAL_KEY, "REDUCING", False),
+        (account_key("ACC7"), "ACTIVE", False),
+    ],
+)
+def test_any_halted_says_whether_the_desk_or_some_account_is_halted(key: str, state: str, halted: bool) -> None:
+    control = TradingControl()
+    control.apply(key, _value(state))
+    assert control.any_halted is halted
+
+
+def test_a_lifted_halt_is_no_longer_a_halt() -> None:
+    control = TradingControl()
+    control.apply(account_key("ACC7"), _value("HALTED"))
+    control.apply(account_key("ACC7"), None)
+    assert not control.any_halted
