@@ -10,6 +10,8 @@ import asyncio
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from actors.publisher import AckedPublisher
+
 __all__ = ["APPLIED_BUCKET", "REPLAY_HEADER", "AppliedLog", "applied_key"]
 
 APPLIED_BUCKET = "APPLIED"
@@ -22,8 +24,9 @@ def applied_key(durable: str, event_id: str) -> str:
 
 
 class AppliedLog:
-    def __init__(self, js: JetStreamContext, durable: str) -> None:
+    def __init__(self, js: JetStreamContext, durable: str, publisher: AckedPublisher) -> None:
         self._js = js
+        self._publisher = publisher
         self._durable = durable
         self._subject = f"$KV.{APPLIED_BUCKET}."
 
@@ -45,7 +48,5 @@ class AppliedLog:
 
     async def mark(self, event_ids: list[str], timeout: float) -> None:
         """Record the ids as applied; raises when the broker does not confirm in time."""
-        futures = [await self._js.publish_async(self._subject + applied_key(self._durable, eid), b"1")
-                   for eid in event_ids]
-        if futures:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout)
+        await self._publisher.store(((self._subject + applied_key(self._durable, eid), b"1", None)
+                                     for eid in event_ids), timeout)

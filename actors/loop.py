@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 from actors.applied import REPLAY_HEADER, AppliedLog
 from actors.dead_letter import dead_letter
 from actors.faults import FaultPoints
+from actors.publisher import AckedPublisher
 from actors.pull import PullConsumer
 from actors.stage import Directed, Outgoing, StageHandler, TransientError
 from cluster.config import DeliveryConfig
@@ -98,7 +99,8 @@ class ConsumerLoop:
         self._gate = gate
         self._last_hold_tick = 0.0
         self._pull = PullConsumer(nc, stream, durable, batch=delivery.batch)
-        self._applied = AppliedLog(js, durable)
+        self._publisher = AckedPublisher(nc)
+        self._applied = AppliedLog(js, durable, self._publisher)
         self._stopping = asyncio.Event()
         self.stats = LoopStats()
         self.durable = durable
@@ -108,6 +110,7 @@ class ConsumerLoop:
         self._interrupted: list[Msg] = []
 
     async def run(self) -> None:
+        await self._publisher.start()
         await self._pull.start()
         try:
             while not self._stopping.is_set():
@@ -132,6 +135,8 @@ class ConsumerLoop:
             for msg in [*self._interrupted, *left]:
                 with contextlib.suppress(Exception):
                     await msg.nak()
+            with contextlib.suppress(Exception):
+                await self._publisher.stop()
 
     async def _hold(self, wait: float) -> None:
         """The gate is shut (e.g. the venue's breaker is open): take nothing new; what is already
@@ -334,12 +339,9 @@ class ConsumerLoop:
 
     async def _publish(self, outgoing: list[Outgoing]) -> bool:
         try:
-            futures = [
-                await self._js.publish_async(
-                    o.subject, encode(o.envelope), headers={MSG_ID_HEADER: str(o.envelope.event_id)})
-                for o in outgoing
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+            await self._publisher.store(
+                ((o.subject, encode(o.envelope), {MSG_ID_HEADER: str(o.envelope.event_id)}) for o in outgoing),
+                PUBLISH_TIMEOUT_S)
             return True
         except Exception as exc:
             self.stats.publish_failures += 1

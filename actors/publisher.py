@@ -1,0 +1,98 @@
+"""JetStream publishes whose acknowledgements are awaited together: what a stage's loop stores.
+
+Each message goes out with its own reply subject, `<inbox>.<n>`, and one subscription on `<inbox>.*`
+takes the broker's answers (a PubAck, or an error) and settles the message's future. nats-py's
+`publish_async` does the same, but for each message it also draws random bytes from the OS (a
+system call), takes a semaphore through `asyncio.wait_for` and keeps a done-callback. In a stage that
+stores a few thousand messages a second that was 8 to 10% of its CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.errors import APIError, NoStreamResponseError
+
+__all__ = ["AckedPublisher", "Stored"]
+
+_NO_RESPONDERS = "503"
+
+#: A message to store: subject, payload, headers.
+Stored = tuple[str, bytes, dict[str, str] | None]
+
+
+class AckedPublisher:
+    """Publishes to JetStream on one connection and awaits the broker's acknowledgements."""
+
+    def __init__(self, nc: Client) -> None:
+        self._nc = nc
+        self._prefix = ""
+        self._next = 0
+        self._waiting: dict[str, asyncio.Future[int]] = {}
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._prefix = f"{self._nc.new_inbox()}."
+        self._sub = await self._nc.subscribe(f"{self._prefix}*", cb=self._answered, pending_msgs_limit=-1,
+                                             pending_bytes_limit=-1)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            await sub.unsubscribe()
+        for future in self._waiting.values():
+            future.cancel()
+        self._waiting.clear()
+
+    def waiting(self) -> int:
+        """Messages sent whose acknowledgement has not come (nor timed out)."""
+        return len(self._waiting)
+
+    async def store(self, messages: Iterable[Stored], timeout: float) -> list[int]:
+        """Publish every message, then wait for all their acknowledgements; returns their stream
+        sequences. Raises the broker's error (`APIError`, `NoStreamResponseError`) or TimeoutError."""
+        if self._sub is None:
+            raise RuntimeError("AckedPublisher.start() was not called")
+        loop = asyncio.get_running_loop()
+        tokens: list[str] = []
+        futures: list[asyncio.Future[int]] = []
+        try:
+            for subject, payload, headers in messages:
+                self._next += 1
+                token = str(self._next)
+                future: asyncio.Future[int] = loop.create_future()
+                self._waiting[token] = future
+                tokens.append(token)
+                futures.append(future)
+                await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+            if not futures:
+                return []
+            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
+        finally:
+            for token in tokens:
+                self._waiting.pop(token, None)
+
+    async def _answered(self, msg: Msg) -> None:
+        future = self._waiting.pop(msg.subject[len(self._prefix):], None)
+        if future is None or future.done():
+            return  # answered after its wait timed out
+        if not msg.data and msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+            future.set_exception(NoStreamResponseError())
+            return
+        try:
+            answer = json.loads(msg.data)
+        except ValueError as exc:
+            future.set_exception(exc)
+            return
+        if "error" in answer:
+            try:
+                APIError.from_error(answer["error"])  # raises the error's own type (400, 404, 503 ...)
+            except APIError as exc:
+                future.set_exception(exc)
+        else:
+            future.set_result(int(answer.get("seq", 0)))
