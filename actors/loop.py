@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from actors.applied import REPLAY_HEADER, AppliedLog
+from actors.applied import REPLAY_HEADER, REPLAY_OF_HEADER, Applied, AppliedLog
 from actors.dead_letter import dead_letter
 from actors.faults import FaultPoints
 from actors.publisher import AckedPublisher
@@ -77,6 +77,16 @@ class _Work:
     msg: Msg
     envelope: Envelope
     event: Any  # an Event, or what the loop's decoder makes of its stream (e.g. a venue report)
+
+
+def _applied(w: _Work) -> Applied:
+    """The applied log's view of an input: its event id, its stream sequence, and for a replayed dead
+    letter the original's sequence."""
+    headers = w.msg.headers or {}
+    replayed = REPLAY_HEADER in headers
+    original = headers.get(REPLAY_OF_HEADER, "") if replayed else ""
+    return Applied(str(w.envelope.event_id), w.msg.metadata.sequence.stream, replayed,
+                   int(original) if original.isdigit() else None)
 
 
 class ConsumerLoop:
@@ -187,7 +197,7 @@ class ConsumerLoop:
 
         if suspects:
             try:
-                done = await self._applied.applied([str(w.envelope.event_id) for w in suspects])
+                done = await self._applied.applied([_applied(w) for w in suspects])
             except Exception as exc:  # cannot tell: leave the batch for redelivery rather than guess
                 log.warning("%s: applied-log lookup failed: %r", self._handler.stage, exc)
                 await self._nak_all(msgs)
@@ -201,7 +211,7 @@ class ConsumerLoop:
         results = await self._handle_with_progress(work)
         self.stats.handle_s += time.perf_counter() - t0
         applied: list[str] = []
-        effective: list[str] = []  # applied inputs that caused outputs: only these need a durable mark
+        effective: list[Applied] = []  # applied inputs that caused outputs: only these need a durable mark
         for item, result in zip(work, results, strict=True):
             if isinstance(result, BaseException):
                 try:
@@ -216,11 +226,11 @@ class ConsumerLoop:
             to_ack.append(item.msg)
             applied.append(str(item.envelope.event_id))
             if result:
-                effective.append(applied[-1])
+                effective.append(_applied(item))
 
         await self._finish(msgs, outgoing, effective, to_ack, applied)
 
-    async def _finish(self, msgs: list[Msg], outgoing: list[Outgoing], effective: list[str], to_ack: list[Msg],
+    async def _finish(self, msgs: list[Msg], outgoing: list[Outgoing], effective: list[Applied], to_ack: list[Msg],
                       applied: list[str]) -> None:
         """A handled batch's tail: publish its outputs, mark its inputs applied, ack them."""
         await self._faults.reach("before_publish")
@@ -258,9 +268,9 @@ class ConsumerLoop:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=self._backoff(msg))
 
-    async def _mark_applied(self, event_ids: list[str]) -> bool:
+    async def _mark_applied(self, items: list[Applied]) -> bool:
         try:
-            await self._applied.mark(event_ids, PUBLISH_TIMEOUT_S)
+            await self._applied.mark(items, PUBLISH_TIMEOUT_S)
             return True
         except Exception as exc:
             self.stats.publish_failures += 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
-from actors.applied import REPLAY_HEADER
+from actors.applied import REPLAY_HEADER, REPLAY_OF_HEADER
 from cluster.streams import decoded, read_stream
 from messages import DeadLettered, subjects
 
@@ -54,6 +54,8 @@ async def replay(js: JetStreamContext, records: list[DeadLetterRecord]) -> list[
     for record in records:
         headers = {k: v for k, v in record.letter.headers.items() if not k.startswith("Nats-Expected")}
         headers[REPLAY_HEADER] = str(record.id)
+        if record.letter.original_stream_seq is not None:
+            headers[REPLAY_OF_HEADER] = str(record.letter.original_stream_seq)
         ack = await js.publish(record.letter.original_subject, record.payload, headers=headers or None)
         results.append(ReplayResult(record.id, record.letter.original_subject,
                                     "duplicate" if ack.duplicate else "replayed"))

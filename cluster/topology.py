@@ -114,7 +114,7 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
     for cspec in consumer_specs(cfg):
         await js.add_consumer(cspec.stream, cspec.config())
     buckets = (
-        (APPLIED_BUCKET, 1, cfg.nats.max_age, "event ids each consumer has applied"),
+        (APPLIED_BUCKET, 1, cfg.nats.max_age, "inputs each consumer applied (sequence ranges)"),
         (POSITIONS_BUCKET, 5, 0.0, "positions projection snapshots"),
         (BREAKERS_BUCKET, 10, 0.0, "circuit breaker state per venue"),
         (CONTROL_BUCKET, 64, 0.0, "trading states (kill switch), with history"),
