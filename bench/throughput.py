@@ -48,6 +48,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table  # noqa: E402
 
 from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
+from bench.cpu import CpuMeter  # noqa: E402
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
 from cluster.config import SystemConfig  # noqa: E402
@@ -141,28 +142,42 @@ class Bars:
 
 # ---- steps ----------------------------------------------------------------------------------------
 
+def _cpu(result: dict[str, Any], meter: CpuMeter | None) -> None:
+    """CPU seconds of the path's processes (driver, broker, workers) during the step, and per message."""
+    if meter is None:
+        return
+    result["cpu_s"] = meter.stop()
+    result["cpu_ms_per_msg"] = round(1000 * result["cpu_s"] / max(1, result["settled"]), 3)
+
+
 async def relay_step(url: str, n: int, rate: float, timeout: float, payload_bytes: int, label: str,
-                     offered: float | None = None) -> dict[str, Any]:
+                     offered: float | None = None, meter: CpuMeter | None = None) -> dict[str, Any]:
     async with RelayDriver(url, payload_bytes=payload_bytes) as driver:
         with Bars(label, n) as bars:
+            if meter is not None:
+                meter.start()
             ids, started, sent_done = await driver.run(n, rate=rate, timeout=timeout, on_sent=bars.on_sent,
                                                        on_settled=bars.on_settled)
         result = figures(ids, driver.placed_at, driver.settled_at, started, sent_done, offered)
+        _cpu(result, meter)
         result["duplicated"] = len(driver.duplicated.intersection(ids))
     return result
 
 
 async def system_step(cfg: SystemConfig, n: int, rate: float, timeout: float, label: str, seed: int,
-                      offered: float | None = None) -> dict[str, Any]:
+                      offered: float | None = None, meter: CpuMeter | None = None) -> dict[str, Any]:
     orders = order_mix(n, seed=seed, run_id=f"B{uuid.uuid4().hex[:8]}")
     ids = [o.order_id for o in orders]
     async with TradingClient.from_config(cfg) as client:
         with Bars(label, n) as bars:
+            if meter is not None:
+                meter.start()
             started = time.monotonic_ns()
             report = await run_load(client, orders, rate=rate, timeout=timeout, on_sent=bars.on_sent,
                                     on_settled=bars.on_settled)
         sent_done = max(client.placed_at.values(), default=started)
         result = figures(ids, client.placed_at, client.settled_at, started, sent_done, offered)
+        _cpu(result, meter)
         filled = [i for i in ids if client.outcome(i).status == OrderStatus.FILLED]
         full_path = figures(ids, client.placed_at, client.settled_at, started, sent_done, only=filled)
     result["duplicated"] = report.duplicated
@@ -237,20 +252,22 @@ async def backlog_step(cfg: SystemConfig, n: int, timeout: float, seed: int) -> 
     }
 
 
-async def measure(cfg: SystemConfig, relay_url: str, args: argparse.Namespace, results: dict[str, Any]) -> None:
+async def measure(cfg: SystemConfig, relay_url: str, args: argparse.Namespace, results: dict[str, Any],
+                  relay_cpu: CpuMeter | None = None, system_cpu: CpuMeter | None = None) -> None:
     payload = args.payload_bytes
     console.rule("warm-up")
     await relay_step(relay_url, WARMUP, 0, 60, payload, "relay  warm-up")
     await system_step(cfg, WARMUP, 0, 120, "system warm-up", seed=1)
 
     console.rule(f"saturation: {args.orders} messages as fast as they are taken")
-    relay_sat = await relay_step(relay_url, args.orders, 0, 300, payload, "relay ")
+    relay_sat = await relay_step(relay_url, args.orders, 0, 300, payload, "relay ", meter=relay_cpu)
     console.log(f"relay  saturation: {relay_sat['throughput_per_s']:.0f} msg/s, p50 {relay_sat['latency_p50_ms']} ms")
-    sys_sat = await system_step(cfg, args.orders, 0, 600, "system", seed=2)
+    sys_sat = await system_step(cfg, args.orders, 0, 600, "system", seed=2, meter=system_cpu)
     console.log(f"system saturation: {sys_sat['throughput_per_s']:.0f} orders/s, p50 {sys_sat['latency_p50_ms']} ms")
     results["saturation"] = {
         "relay": relay_sat, "system": sys_sat,
         "ratio_system_over_relay": _ratio(sys_sat["throughput_per_s"], relay_sat["throughput_per_s"]),
+        "ratio_cpu_per_msg_system_over_relay": _ratio(sys_sat.get("cpu_ms_per_msg"), relay_sat.get("cpu_ms_per_msg")),
     }
 
     console.rule(f"fixed offered rates, {args.duration:g} s each")
@@ -260,12 +277,14 @@ async def measure(cfg: SystemConfig, relay_url: str, args: argparse.Namespace, r
     for k, rate in enumerate(args.rates):
         n = max(1, round(rate * args.duration))
         relay = await relay_step(relay_url, n, rate, 60 + 3 * n / relay_rate, payload, f"relay  {rate:g}/s",
-                                 offered=rate)
+                                 offered=rate, meter=relay_cpu)
         system = await system_step(cfg, n, rate, 60 + 3 * n / sys_rate, f"system {rate:g}/s", seed=10 + k,
-                                   offered=rate)
+                                   offered=rate, meter=system_cpu)
         row = {"offered_per_s": rate, "orders": n, "relay": relay, "system": system, "ratio_system_over_relay": {
             q: _ratio(system[f"latency_{q}_ms"], relay[f"latency_{q}_ms"]) for q in ("p50", "p99", "p999")}}
         row["ratio_system_over_relay"]["achieved"] = _ratio(system["achieved_per_s"], relay["achieved_per_s"])
+        row["ratio_system_over_relay"]["cpu_per_msg"] = _ratio(system.get("cpu_ms_per_msg"),
+                                                               relay.get("cpu_ms_per_msg"))
         rows.append(row)
         console.log(f"{rate:g}/s: relay p99 {relay['latency_p99_ms']} ms "
                     f"({'sustained' if relay['sustained'] else 'NOT sustained'}), system p99 "
@@ -306,18 +325,20 @@ def render(results: dict[str, Any]) -> None:
     sat = results["saturation"]
     t = Table(title=f"Saturation (rate 0): {HOPS} stage hops, end to end")
     for col, just in (("path", "left"), ("sent", "right"), ("settled", "right"), ("lost", "right"),
-                      ("dup", "right"), ("throughput /s", "right"), ("p50 / p99 / p99.9 ms", "right")):
+                      ("dup", "right"), ("throughput /s", "right"), ("p50 / p99 / p99.9 ms", "right"),
+                      ("CPU ms / msg", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for name in ("relay", "system"):
         d = sat[name]
         t.add_row(name, _f(d["sent"]), _f(d["settled"]), _f(d["lost"]), _f(d["duplicated"]),
-                  _f(d["throughput_per_s"], 0), _lat(d))
-    t.add_row("system / relay", "", "", "", "", _f(sat["ratio_system_over_relay"], 3), "")
+                  _f(d["throughput_per_s"], 0), _lat(d), _f(d.get("cpu_ms_per_msg"), 3))
+    t.add_row("system / relay", "", "", "", "", _f(sat["ratio_system_over_relay"], 3), "",
+              _f(sat.get("ratio_cpu_per_msg_system_over_relay"), 2))
     console.print(t)
 
     t = Table(title="Latency at fixed offered rates (achieved = outcomes/s, first..last; ms = p50 / p99 / p99.9)")
     for col in ("offered /s", "relay achieved", "relay ms", "system achieved", "system ms",
-                "system/relay p50 / p99 / p99.9", "system"):
+                "system/relay p50 / p99 / p99.9", "CPU ms/msg relay / system", "system"):
         t.add_column(col, justify="right")
     for row in results["rates"]:
         r, s, q = row["relay"], row["system"], row["ratio_system_over_relay"]
@@ -327,6 +348,7 @@ def render(results: dict[str, Any]) -> None:
         t.add_row(_f(row["offered_per_s"], 0) if isinstance(row["offered_per_s"], float) else _f(row["offered_per_s"]),
                   relay_ach, _lat(r), _f(s["achieved_per_s"], 0), _lat(s),
                   " / ".join(_f(q[k], 2) for k in ("p50", "p99", "p999")),
+                  f"{_f(r.get('cpu_ms_per_msg'), 3)} / {_f(s.get('cpu_ms_per_msg'), 3)}",
                   f"[green]{note}[/green]" if s["sustained"] else f"[red]{note}[/red]")
     console.print(t)
 
@@ -441,6 +463,26 @@ class Stack:
                 raise RuntimeError(f"relay workers did not start; see {self.logs}/relay-*.log")
             time.sleep(0.05)
 
+    def cpu_meters(self) -> tuple[CpuMeter, CpuMeter]:
+        """CPU of each path's processes: this process (its driver) and its nats-server; the relay's
+        worker processes; the system's supervised children and their supervisor (spares and standbys,
+        idle, are left out)."""
+        me = os.getpid()
+        relay_nats = self.nats_relay.pid if self.nats_relay else None
+        system_nats = self.nats_system.pid if self.nats_system else None
+
+        def relay() -> list[int]:
+            return [p for p in (me, relay_nats, *(w.pid for w in self.workers)) if p]
+
+        def system() -> list[int]:
+            assert self.cfg is not None
+            supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=self.cfg.name)
+            children = ray.get(supervisor.status.remote(), timeout=10).get("children", [])
+            pids = [c["pid"] for c in children if c.get("pid") and c.get("state") == "running"]
+            return [p for p in (me, system_nats, ray.get(supervisor.pid.remote(), timeout=10), *pids) if p]
+
+        return CpuMeter(relay), CpuMeter(system)
+
     def close(self) -> list[str]:
         problems: list[str] = []
 
@@ -542,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_relay(relay_url, batch=cfg.stages.risk.delivery.batch)
         results["setup"]["children"] = [c["id"] for c in tree.get("children", [])]
         started = time.monotonic()
-        asyncio.run(measure(cfg, relay_url, args, results))
+        asyncio.run(measure(cfg, relay_url, args, results, *stack.cpu_meters()))
         results["measure_s"] = round(time.monotonic() - started, 1)
         render(results)
         write_results(console, results, args.out)
