@@ -52,6 +52,7 @@ _CACHED_RANGES = 64
 #: Attempts at a range write that keeps losing compare-and-set races.
 _WRITE_ATTEMPTS = 4
 _EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+_REAFFIRM_TIMEOUT_S = 5.0
 
 
 def applied_key(durable: str, event_id: str) -> str:
@@ -125,13 +126,25 @@ class AppliedLog:
         """The event ids of these inputs that this consumer already applied."""
         found: set[str] = set()
         unknown: list[Applied] = []
+        reaffirm: list[str] = []
         for item in items:
-            seqs = [item.seq] if item.replay_of is None else [item.seq, item.replay_of]
-            hits = [seq in (await self._range(RangeBits.index_of(seq)))[0] for seq in seqs]
-            (found.add(item.event_id) if any(hits) else unknown.append(item))
+            if await self._has(item.seq):
+                found.add(item.event_id)
+                if item.replayed:  # its event-id mark may have been lost with the batch's ack
+                    reaffirm.append(item.event_id)
+            elif item.replay_of is not None and await self._has(item.replay_of):
+                found.add(item.event_id)
+            else:
+                unknown.append(item)
         if unknown:  # applied once as a replay, or marked by an earlier version: by event id
             found |= await self._by_event_id([i.event_id for i in unknown])
+        if reaffirm:
+            await self._publisher.store([(self._subject + applied_key(self._durable, eid), b"1", None)
+                                         for eid in reaffirm], _REAFFIRM_TIMEOUT_S)
         return found
+
+    async def _has(self, seq: int) -> bool:
+        return seq in (await self._range(RangeBits.index_of(seq)))[0]
 
     async def mark(self, items: list[Applied], timeout: float) -> None:
         """Record the inputs as applied; raises when the broker does not confirm in time."""

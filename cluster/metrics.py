@@ -28,6 +28,8 @@ class Snapshot:
     status: Mapping[str, Any]
     stats: Mapping[str, Any]
     lag: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # durable -> (pending, ack pending)
+    #: child -> its process's garbage collections (`WorkerBase.gc_stats`: collections, seconds, longest_s)
+    gc: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def families(snap: Snapshot) -> list[Metric]:
@@ -73,13 +75,37 @@ def families(snap: Snapshot) -> list[Metric]:
     for durable, (waiting, unacked) in sorted(snap.lag.items()):
         pending.add_metric([durable], float(waiting))
         ack_pending.add_metric([durable], float(unacked))
-    return [up, restarts, window, supervisors, gave_up, standby, spares, breaker, *loops.values(), pending, ack_pending]
+    return [up, restarts, window, supervisors, gave_up, standby, spares, breaker, *loops.values(), pending, ack_pending,
+            *_gc_families(snap.gc)]
+
+
+def _gc_families(per_child: Mapping[str, Mapping[str, Any]]) -> list[Metric]:
+    collections = CounterMetricFamily("trade_gc_collections", "garbage collections of the child's process",
+                                      labels=["child", "generation"])
+    seconds = CounterMetricFamily("trade_gc_seconds", "seconds the child's process spent collecting garbage",
+                                  labels=["child", "generation"])
+    longest = GaugeMetricFamily("trade_gc_longest_pause_seconds", "the longest collection (an event-loop stall)",
+                                labels=["child"])
+    for child, gc in sorted(per_child.items()):
+        for generation, (count, secs) in enumerate(zip(gc.get("collections", ()), gc.get("seconds", ()),
+                                                       strict=False)):
+            collections.add_metric([child, str(generation)], float(count))
+            seconds.add_metric([child, str(generation)], float(secs))
+        longest.add_metric([child], float(gc.get("longest_s", 0.0)))
+    return [collections, seconds, longest]
 
 
 async def take_snapshot(supervisor: Any, js: Any, consumers: Iterable[tuple[str, str]]) -> Snapshot:
     """Ask the root supervisor (a Ray actor handle) and JetStream; `consumers` are (stream, durable)."""
     status = await supervisor.status.remote()
     stats = await supervisor.stats.remote()
+    gc: dict[str, Any] = {}
+    for child in status.get("children", []):
+        if child.get("state") == "running":
+            try:
+                gc[child["id"]] = await supervisor.call_child.remote(child["id"], "gc_stats")
+            except Exception:  # restarting, or a worker that has no GC clock: left out of this scrape
+                continue
     lag: dict[str, tuple[int, int]] = {}
     for stream, durable in consumers:
         try:
@@ -87,7 +113,7 @@ async def take_snapshot(supervisor: Any, js: Any, consumers: Iterable[tuple[str,
         except Exception:  # a consumer that is being recreated: left out of this scrape
             continue
         lag[durable] = (int(info.num_pending or 0), int(info.num_ack_pending or 0))
-    return Snapshot(status, stats, lag)
+    return Snapshot(status, stats, lag, gc)
 
 
 class SystemCollector:

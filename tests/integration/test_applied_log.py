@@ -84,3 +84,12 @@ async def test_a_mark_by_event_id_from_an_earlier_version_is_still_honoured(conn
     js, log = conn
     await (await js.key_value(APPLIED_BUCKET)).put(applied_key("risk-p0", "old"), b"1")
     assert await (await log()).applied([Applied("old", 77)]) == {"old"}
+
+
+async def test_a_redelivered_replay_known_by_its_sequence_gets_its_event_id_mark_again(conn) -> None:
+    js, log = conn
+    first_replay = Applied("e1", 900, replayed=True, replay_of=None)
+    marker = await log()
+    await marker._write({0: [900]}, [], timeout=5)  # its range written, its event-id mark lost
+    assert await (await log()).applied([first_replay]) == {"e1"}
+    assert await (await js.key_value(APPLIED_BUCKET)).get(applied_key("risk-p0", "e1"))

@@ -58,3 +58,12 @@ def test_a_scrape_that_cannot_reach_the_system_says_so_instead_of_failing() -> N
 
 def test_every_family_has_a_trade_prefix() -> None:
     assert all(f.name.startswith("trade_") for f in families(snapshot()))
+
+
+def test_garbage_collections_are_exported_per_child_and_generation() -> None:
+    snap = snapshot()
+    snap.gc = {"risk-0": {"collections": [12, 3, 1], "seconds": [0.01, 0.02, 0.2], "longest_s": 0.2}}
+    text = scrape(snap)
+    assert 'trade_gc_collections_total{child="risk-0",generation="2"} 1.0' in text
+    assert 'trade_gc_seconds_total{child="risk-0",generation="0"} 0.01' in text
+    assert 'trade_gc_longest_pause_seconds{child="risk-0"} 0.2' in text
