@@ -283,28 +283,36 @@ class ConsumerLoop:
         if not work:
             return []
         interval = max(0.05, self._delivery.ack_wait / 3)
+        loop = asyncio.get_running_loop()
+        sending: list[asyncio.Task[None]] = []
 
-        async def _tick() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                # The batch in hand and what is buffered behind it: neither is redelivered meanwhile.
-                for msg in [w.msg for w in work] + self._pull.buffered_msgs():
-                    with contextlib.suppress(Exception):
-                        await msg.in_progress()
+        async def _in_progress() -> None:
+            # The batch in hand and what is buffered behind it: neither is redelivered meanwhile.
+            for msg in [w.msg for w in work] + self._pull.buffered_msgs():
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
 
-        ticker = asyncio.create_task(_tick())
+        def _tick() -> None:
+            nonlocal timer
+            sending[:] = [t for t in sending if not t.done()] + [loop.create_task(_in_progress())]
+            timer = loop.call_later(interval, _tick)
+
+        # A timer, not a task: most batches finish long before it fires, and it costs less to cancel.
+        timer = loop.call_later(interval, _tick)
         self.handling = True
         try:
             await self._faults.reach("during_handle")
             return await self._handle_all(work)
         finally:
             self.handling = False
-            ticker.cancel()
+            timer.cancel()
+            for task in sending:
+                task.cancel()
 
     async def _handle_all(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
         if not work:
             return []
-        if self._handler.concurrent:
+        if self._handler.concurrent and len(work) > 1:
             return list(await asyncio.gather(*(self._handle_one(w) for w in work), return_exceptions=True))
         results: list[list[Outgoing] | BaseException] = []
         for w in work:

@@ -72,7 +72,8 @@ class AckedPublisher:
                 await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
             if not futures:
                 return []
-            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
+            async with asyncio.timeout(timeout):
+                return [await future for future in futures]
         finally:
             for token in tokens:
                 self._waiting.pop(token, None)

@@ -111,10 +111,14 @@ class PullConsumer:
 
     async def next_batch(self, max_n: int, timeout: float) -> list[Msg]:
         """Up to `max_n` messages: waits up to `timeout` for the first, then takes what is buffered."""
-        try:
-            first = await asyncio.wait_for(self._buffer.get(), timeout)
-        except TimeoutError:
-            return []
+        if self._buffer.empty():
+            try:
+                async with asyncio.timeout(timeout):  # no task per call, unlike wait_for
+                    first = await self._buffer.get()
+            except TimeoutError:
+                return []
+        else:
+            first = self._buffer.get_nowait()
         msgs = [first]
         while len(msgs) < max_n and not self._buffer.empty():
             msgs.append(self._buffer.get_nowait())
