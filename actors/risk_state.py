@@ -31,7 +31,13 @@ from cluster.config import RiskLimits
 from messages.base import Side
 from messages.commands import OrderSpec
 
-__all__ = ["RiskState", "TradingState"]
+__all__ = ["REMEMBERED_ORDER_IDS", "RiskState", "TradingState"]
+
+#: Decided order ids a partition remembers (the latest; working orders are remembered while they work).
+#: The whole memory goes into every snapshot: unbounded, it made snapshots slower and larger with every
+#: order (past ~80,000 ids a partition's snapshot outgrew the broker's 1 MB message limit). An order id
+#: decided longer ago is still refused by the venue, which keeps every client order id it executed.
+REMEMBERED_ORDER_IDS = 10_000
 
 _SNAPSHOT_VERSION = 1
 
@@ -73,10 +79,11 @@ class _Exposure:
 class RiskState:
     """Per-partition risk state: positions, working orders, seen ids, rate windows, trading states."""
 
-    def __init__(self) -> None:
+    def __init__(self, remember: int = REMEMBERED_ORDER_IDS) -> None:
         self._exposure: dict[str, dict[str, _Exposure]] = {}
         self._working: dict[str, _Working] = {}
-        self._seen: dict[str, str] = {}  # order id -> "approved" | "rejected"
+        self._seen: dict[str, str] = {}  # order id -> "approved" | "rejected", oldest first
+        self._remember = remember
         self._recent: dict[str, deque[float]] = {}
         self._last_price: dict[str, Decimal] = {}
         self._global = TradingState.ACTIVE
@@ -91,6 +98,8 @@ class RiskState:
 
     def outcome(self, order_id: str) -> str | None:
         """"approved" or "rejected" for an order id already decided here, else None."""
+        if order_id in self._working:
+            return "approved"
         return self._seen.get(order_id)
 
     def position(self, account: str, symbol: str) -> int:
@@ -153,7 +162,7 @@ class RiskState:
         return (
             self._trading_rule(order, exp.position, same_side, reducing)
             or restricted_symbol(order, limits)
-            or duplicate_order_id(order, order.order_id in self._seen)
+            or duplicate_order_id(order, self.outcome(order.order_id) is not None)
             or max_order_qty(order, limits)
             or max_notional(order, limits, ref)
             or collar(order, limits, ref)
@@ -202,9 +211,9 @@ class RiskState:
         checked). With `limits`, rate timestamps the throttle can no longer need are dropped.
         Returns False (and changes nothing) if the order id was already seen.
         """
-        if order.order_id in self._seen:
+        if self.outcome(order.order_id) is not None:
             return False
-        self._seen[order.order_id] = "approved"
+        self._decided(order.order_id, "approved")
         price = order.price if order.price is not None else reference_price
         self._working[order.order_id] = _Working(order.account, order.symbol, order.side, order.qty, price)
         self._add_working(self._working[order.order_id], order.qty)
@@ -220,7 +229,13 @@ class RiskState:
 
     def on_rejected(self, order_id: str) -> None:
         """Record a rejected order's id, so the same id again is a duplicate."""
-        self._seen.setdefault(order_id, "rejected")
+        if self.outcome(order_id) is None:
+            self._decided(order_id, "rejected")
+
+    def _decided(self, order_id: str, outcome: str) -> None:
+        self._seen[order_id] = outcome
+        while len(self._seen) > self._remember:
+            del self._seen[next(iter(self._seen))]
 
     def on_fill(self, order_id: str, last_qty: int, last_px: Decimal, *, exec_id: str | None = None) -> bool:
         """Move a fill from working to position. False for an unknown/finished order or a repeated exec id."""
@@ -297,18 +312,18 @@ class RiskState:
                 }
                 for order_id, w in sorted(self._working.items())
             },
-            "seen": dict(sorted(self._seen.items())),
+            "seen": dict(self._seen),  # oldest first: the order the window forgets them in
             "recent": {account: list(ts) for account, ts in sorted(self._recent.items()) if ts},
             "last_prices": {symbol: str(px) for symbol, px in sorted(self._last_price.items())},
             "trading": {"global": self._global.value, "accounts": dict(sorted(self._accounts.items()))},
         }
 
     @classmethod
-    def restore(cls, data: Mapping[str, Any]) -> RiskState:
+    def restore(cls, data: Mapping[str, Any], remember: int = REMEMBERED_ORDER_IDS) -> RiskState:
         """A state equal to the one `data` was taken from."""
         if data.get("version") != _SNAPSHOT_VERSION:
             raise ValueError(f"unsupported risk snapshot version {data.get('version')!r}")
-        state = cls()
+        state = cls(remember)
         for account, symbol, qty in data["positions"]:
             state._get(account, symbol).position = int(qty)
         for order_id, w in data["working"].items():
@@ -317,7 +332,8 @@ class RiskState:
                              set(w["exec_ids"]))
             state._working[order_id] = order
             state._add_working(order, order.remaining)
-        state._seen = dict(data["seen"])
+        for order_id, outcome in data["seen"].items():
+            state._decided(order_id, outcome)
         state._recent = {account: deque(float(t) for t in ts) for account, ts in data["recent"].items()}
         state._last_price = {symbol: Decimal(px) for symbol, px in data["last_prices"].items()}
         state._global = TradingState(data["trading"]["global"])

