@@ -21,6 +21,8 @@ from nats.js.errors import APIError, NoStreamResponseError
 __all__ = ["AckedPublisher", "Stored"]
 
 _NO_RESPONDERS = "503"
+#: Unanswered messages kept before the ones whose waiter gave up are swept.
+_SWEEP_AT = 10_000
 
 #: A message to store: subject, payload, headers.
 Stored = tuple[str, bytes, dict[str, str] | None]
@@ -37,6 +39,7 @@ class AckedPublisher:
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
+        """Subscribe for the answers (`send` and `store` do it on first use)."""
         self._prefix = f"{self._nc.new_inbox()}."
         self._sub = await self._nc.subscribe(f"{self._prefix}*", cb=self._answered, pending_msgs_limit=-1,
                                              pending_bytes_limit=-1)
@@ -53,23 +56,39 @@ class AckedPublisher:
         """Messages sent whose acknowledgement has not come (nor timed out)."""
         return len(self._waiting)
 
+    async def send(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> asyncio.Future[int]:
+        """Publish one message; the future gets its stream sequence (or the broker's error). The caller
+        awaits it with a timeout: an answer that never comes (a lost connection) is swept later."""
+        future, _ = await self._send(subject, payload, headers)
+        return future
+
+    async def _send(self, subject: str, payload: bytes, headers: dict[str, str] | None
+                    ) -> tuple[asyncio.Future[int], str]:
+        if self._sub is None:
+            await self.start()
+        if len(self._waiting) >= _SWEEP_AT:
+            self._waiting = {t: f for t, f in self._waiting.items() if not f.done()}
+        self._next += 1
+        token = str(self._next)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = future
+        try:
+            await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+        except BaseException:
+            self._waiting.pop(token, None)
+            raise
+        return future, token
+
     async def store(self, messages: Iterable[Stored], timeout: float) -> list[int]:
         """Publish every message, then wait for all their acknowledgements; returns their stream
         sequences. Raises the broker's error (`APIError`, `NoStreamResponseError`) or TimeoutError."""
-        if self._sub is None:
-            raise RuntimeError("AckedPublisher.start() was not called")
-        loop = asyncio.get_running_loop()
         tokens: list[str] = []
         futures: list[asyncio.Future[int]] = []
         try:
             for subject, payload, headers in messages:
-                self._next += 1
-                token = str(self._next)
-                future: asyncio.Future[int] = loop.create_future()
-                self._waiting[token] = future
+                future, token = await self._send(subject, payload, headers)
                 tokens.append(token)
                 futures.append(future)
-                await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
             if not futures:
                 return []
             async with asyncio.timeout(timeout):

@@ -46,6 +46,7 @@ from actors.book_venue import (
 )
 from actors.fill_all_venue import FillAllVenue
 from actors.order_book import REASON_NOT_OPEN, REASON_UNKNOWN_ORDER, UNKNOWN_VENUE_ORDER_ID
+from actors.publisher import AckedPublisher
 from actors.venue_faults import REJECT_REASON, InvalidFaultSettings, VenueFaults, rejection
 from cluster.config import VenueConfig, VenueMode
 from cluster.refprices import publish_reference_prices
@@ -96,6 +97,7 @@ class VenueSession:
     def __init__(self, nc: Client, js: JetStreamContext, venue: str, vcfg: VenueConfig) -> None:
         self._nc = nc
         self._js = js
+        self._publisher = AckedPublisher(nc)
         self.venue = venue
         self.vcfg = vcfg
         self.mode = vcfg.mode
@@ -182,6 +184,8 @@ class VenueSession:
         if rest:
             await asyncio.wait(rest, timeout=timeout)
         self._workers = []
+        with contextlib.suppress(Exception):
+            await self._publisher.stop()
 
     @property
     def serving(self) -> bool:
@@ -344,7 +348,7 @@ class VenueSession:
         return [await self._publish_report(subject, r) for r in reports]
 
     async def _publish_report(self, subject: str, report: ExecReport) -> asyncio.Future[Any]:
-        return await self._js.publish_async(subject, report.model_dump_json().encode(),
+        return await self._publisher.send(subject, report.model_dump_json().encode(),
                                             headers={MSG_ID_HEADER: f"{self.venue}:{report.exec_id}"})
 
     # --- book mode: requests -------------------------------------------------------------------

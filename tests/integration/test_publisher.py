@@ -63,3 +63,11 @@ async def test_an_unanswered_store_times_out_and_forgets_its_messages(stored, na
     with pytest.raises(TimeoutError):
         await publisher.store([("log.a", b"x", None)], timeout=0.3)
     assert publisher.waiting() == 0
+
+
+async def test_a_single_send_settles_its_future_with_the_stream_sequence(stored) -> None:
+    publisher, _ = stored
+    first = await publisher.send("log.a", b"1")
+    second = await publisher.send("log.b", b"2", {"Nats-Msg-Id": "s2"})
+    assert [await first, await second] == [1, 2]
+    assert publisher.waiting() == 0
