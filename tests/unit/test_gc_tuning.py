@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cluster.gc_tuning import GEN0_THRESHOLD, GcClock, tune
+from cluster.gc_tuning import THRESHOLDS, GcClock, tune
 
 
 @pytest.fixture
@@ -32,10 +32,11 @@ def test_the_clock_sees_a_real_collection(restored_gc: None) -> None:
     assert clock.snapshot()["collections"][2] == before + 1
 
 
-def test_tuning_raises_the_young_threshold_and_keeps_the_older_ones(restored_gc: None) -> None:
-    _, gen1, gen2 = gc.get_threshold()
+def test_tuning_makes_full_collections_rarer_than_the_defaults(restored_gc: None) -> None:
+    gc.set_threshold(700, 10, 10)
     tune()
-    assert gc.get_threshold() == (GEN0_THRESHOLD, gen1, gen2)
+    assert gc.get_threshold() == THRESHOLDS
+    assert THRESHOLDS[1] * THRESHOLDS[2] >= 10 * 10 * 10
 
 
 def test_tuning_freezes_what_is_alive_at_start_up(restored_gc: None) -> None:
