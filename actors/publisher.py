@@ -96,6 +96,9 @@ class AckedPublisher:
         finally:
             for token in tokens:
                 self._waiting.pop(token, None)
+            for future in futures:  # the first error is raised; the others count as seen, not as lost
+                if future.done() and not future.cancelled():
+                    future.exception()
 
     async def _answered(self, msg: Msg) -> None:
         future = self._waiting.pop(msg.subject[len(self._prefix):], None)
