@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.kv import KeyValue
 
 from actors.publisher import AckedPublisher
 
@@ -94,12 +95,6 @@ class RangeBits:
             out.bits[offset >> 3] |= 1 << (offset & 7)
         return out
 
-    def merged(self, other: RangeBits) -> RangeBits:
-        out = RangeBits(self.index, bytes(self.bits))
-        for i, byte in enumerate(other.bits):
-            out.bits[i] |= byte
-        return out
-
 
 @dataclass(frozen=True)
 class Applied:
@@ -121,6 +116,7 @@ class AppliedLog:
         self._subject = f"$KV.{APPLIED_BUCKET}."
         #: range index -> (bits, the key's revision in the bucket; 0 when it has none)
         self._ranges: OrderedDict[int, tuple[RangeBits, int]] = OrderedDict()
+        self._kv: KeyValue | None = None
 
     async def applied(self, items: list[Applied]) -> set[str]:
         """The event ids of these inputs that this consumer already applied."""
@@ -139,8 +135,7 @@ class AppliedLog:
         if unknown:  # applied once as a replay, or marked by an earlier version: by event id
             found |= await self._by_event_id([i.event_id for i in unknown])
         if reaffirm:
-            await self._publisher.store([(self._subject + applied_key(self._durable, eid), b"1", None)
-                                         for eid in reaffirm], _REAFFIRM_TIMEOUT_S)
+            await self._publisher.store(self._event_marks(reaffirm), _REAFFIRM_TIMEOUT_S)
         return found
 
     async def _has(self, seq: int) -> bool:
@@ -173,17 +168,26 @@ class AppliedLog:
             updates.append((index, updated))
             messages.append((self._subject + range_key(self._durable, index), bytes(updated.bits),
                              {_EXPECTED_LAST_SUBJECT_SEQ: str(revision)}))
-        messages += [(self._subject + applied_key(self._durable, eid), b"1", None) for eid in replayed]
+        messages += self._event_marks(replayed)
         revisions = await self._publisher.store(messages, timeout)
         for (index, updated), revision in zip(updates, revisions, strict=False):
             self._remember(index, updated, revision)
+
+    def _event_marks(self, event_ids: list[str]) -> list[tuple[str, bytes, dict[str, str] | None]]:
+        return [(self._subject + applied_key(self._durable, eid), b"1", None) for eid in event_ids]
+
+    async def _bucket(self) -> KeyValue:
+        """The bucket handle, looked up once (each lookup is a round trip to the broker)."""
+        if self._kv is None:
+            self._kv = await self._js.key_value(APPLIED_BUCKET)
+        return self._kv
 
     async def _range(self, index: int) -> tuple[RangeBits, int]:
         cached = self._ranges.get(index)
         if cached is not None:
             self._ranges.move_to_end(index)
             return cached
-        kv = await self._js.key_value(APPLIED_BUCKET)
+        kv = await self._bucket()
         try:
             entry = await kv.get(range_key(self._durable, index))
             read = (RangeBits(index, entry.value), int(entry.revision or 0))
@@ -200,7 +204,7 @@ class AppliedLog:
             self._ranges.popitem(last=False)
 
     async def _by_event_id(self, event_ids: list[str]) -> set[str]:
-        kv = await self._js.key_value(APPLIED_BUCKET)
+        kv = await self._bucket()
 
         async def _one(eid: str) -> str | None:
             try:

@@ -90,10 +90,9 @@ class TradingClient:
 
     async def connect(self) -> None:
         self._nc = await connect(self.nats_url, name="trading-client", connect_timeout=self.connect_timeout)
-        self._js = js = self._nc.jetstream()
         if self.track_outcomes:
             for subject in _OUTCOME_SUBJECTS:
-                await js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
+                await self.js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
                                    deliver_policy=DeliverPolicy.NEW, idle_heartbeat=2.0)
 
     async def close(self) -> None:

@@ -99,13 +99,11 @@ async def take_snapshot(supervisor: Any, js: Any, consumers: Iterable[tuple[str,
     """Ask the root supervisor (a Ray actor handle) and JetStream; `consumers` are (stream, durable)."""
     status = await supervisor.status.remote()
     stats = await supervisor.stats.remote()
-    gc: dict[str, Any] = {}
-    for child in status.get("children", []):
-        if child.get("state") == "running":
-            try:
-                gc[child["id"]] = await supervisor.call_child.remote(child["id"], "gc_stats")
-            except Exception:  # restarting, or a worker that has no GC clock: left out of this scrape
-                continue
+    running = [c["id"] for c in status.get("children", []) if c.get("state") == "running"]
+    answers = await asyncio.gather(*(supervisor.call_child.remote(c, "gc_stats") for c in running),
+                                   return_exceptions=True)
+    # A child that is restarting (or has no GC clock) is left out of this scrape.
+    gc = {c: a for c, a in zip(running, answers, strict=True) if not isinstance(a, BaseException)}
     lag: dict[str, tuple[int, int]] = {}
     for stream, durable in consumers:
         try:
