@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from cluster.config import SystemConfig, VenueMode, load_config
+from cluster.event_loop import uses_uvloop
 
 __all__ = ["Closable", "bench_config", "raise_interrupt", "run_guarded", "write_results"]
 
@@ -28,6 +29,7 @@ def raise_interrupt(signum: int, frame: Any) -> None:
 def write_results(console: Console, results: dict[str, Any], out: str, suffix: str = "") -> Path:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    results.setdefault("event_loop", "uvloop" if uses_uvloop() else "asyncio")
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     console.print(f"wrote {path}{suffix}")
     return path

@@ -29,6 +29,7 @@ from rich.table import Table  # noqa: E402
 
 from actors.publisher import AckedPublisher  # noqa: E402
 from bench.common import write_results  # noqa: E402
+from cluster import event_loop  # noqa: E402
 from cluster.nats_conn import connect  # noqa: E402
 from cluster.nats_server import NatsServer  # noqa: E402
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     server = NatsServer(base / "store", log_file=base / "nats-server.log")
     server.start()
     try:
-        runs = asyncio.run(measure(server.url, args.messages, args.batch, args.rounds, b"x" * args.payload_bytes))
+        runs = event_loop.run(measure(server.url, args.messages, args.batch, args.rounds, b"x" * args.payload_bytes))
     finally:
         server.stop()
     summary: dict[str, Any] = {way: {k: statistics.median(r[k] for r in rows) for k in rows[0]}

@@ -55,6 +55,7 @@ from rich.table import Table  # noqa: E402
 
 from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.throughput import Stack, machine  # noqa: E402
+from cluster import event_loop  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
 from cluster.config import SystemConfig  # noqa: E402
 from cluster.load import percentile  # noqa: E402
@@ -615,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
             await measure_system(cfg, args, results)
             await measure_ray(args, results)
 
-        asyncio.run(measure())
+        event_loop.run(measure())
         results["measure_s"] = round(time.monotonic() - started, 1)
         results.pop("_deployed_at", None)
         results["summary"] = summarize(results)

@@ -44,6 +44,7 @@ from nats.js.api import (  # noqa: E402
 )
 
 from actors.pull import PullConsumer  # noqa: E402
+from cluster import event_loop  # noqa: E402
 from cluster.pacing import retrying, send_paced  # noqa: E402
 
 __all__ = ["HOPS", "OUT_SUBJECT", "RelayDriver", "ensure_relay_topology", "in_subject", "stream_name"]
@@ -140,7 +141,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready", required=True, help="file written once the worker consumes")
     parser.add_argument("--parent-pid", type=int, default=os.getppid())
     args = parser.parse_args(argv)
-    stats = asyncio.run(run_worker(args.url, args.index, args.hops, Path(args.ready), args.batch, args.parent_pid))
+    stats = event_loop.run(run_worker(args.url, args.index, args.hops, Path(args.ready), args.batch, args.parent_pid))
     print(json.dumps({"worker": args.index, **stats}), file=sys.stderr, flush=True)
     return 0
 

@@ -50,6 +50,7 @@ from rich.table import Table  # noqa: E402
 from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
+from cluster import event_loop  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
 from cluster.config import SystemConfig  # noqa: E402
 from cluster.gc_tuning import tune  # noqa: E402
@@ -446,7 +447,7 @@ class Stack:
             finally:
                 await nc.close()
 
-        asyncio.run(_topology())
+        event_loop.run(_topology())
         ready = []
         for index in range(1, HOPS + 1):
             flag = self.base / f"relay-{index}.ready"
@@ -584,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_relay(relay_url, batch=cfg.stages.risk.delivery.batch)
         results["setup"]["children"] = [c["id"] for c in tree.get("children", [])]
         started = time.monotonic()
-        asyncio.run(measure(cfg, relay_url, args, results, *stack.cpu_meters()))
+        event_loop.run(measure(cfg, relay_url, args, results, *stack.cpu_meters()))
         results["measure_s"] = round(time.monotonic() - started, 1)
         render(results)
         write_results(console, results, args.out)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from cluster import event_loop
 from cluster.config import ConfigError, SystemConfig, load_config
 from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
 from cluster.gc_tuning import tune
@@ -161,7 +161,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     supervisor = _supervisor_handle(cfg)
-    loop = asyncio.new_event_loop()
+    loop = event_loop.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="metrics", daemon=True)
     thread.start()
     nc = run_coroutine(loop, connect(cfg.nats.url, name="trade-metrics", connect_timeout=cfg.nats.connect_timeout,
@@ -212,7 +212,7 @@ def cmd_order(args: argparse.Namespace) -> int:
             render_outcome(outcome)
         return 0
 
-    return asyncio.run(_run())
+    return event_loop.run(_run())
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -246,7 +246,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             render_load(report)
         return 0 if report.lost == 0 and report.duplicated == 0 else 1
 
-    return asyncio.run(_run())
+    return event_loop.run(_run())
 
 
 def _with_nats(args: argparse.Namespace, work: Any) -> int:
@@ -262,7 +262,7 @@ def _with_nats(args: argparse.Namespace, work: Any) -> int:
         finally:
             await nc.close()
 
-    return asyncio.run(_run())
+    return event_loop.run(_run())
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -478,7 +478,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             console.print(f"cancel of {args.order_id} refused: {outcome.cancel_rejected or outcome.status.value}")
         return 0 if canceled else 1
 
-    return asyncio.run(_run())
+    return event_loop.run(_run())
 
 
 def cmd_venue(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 import ray
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cluster import event_loop
 from cluster.client import TradingClient
 from cluster.config import VenueMode, load_config
 from cluster.job import submit_deploy, teardown
@@ -93,7 +94,7 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
                         at_fraction=(0.4, lambda: loop.run_in_executor(None, _kill_child, cfg.name, VICTIM, kill)),
                     )
 
-        report = asyncio.run(_run())
+        report = event_loop.run(_run())
         if kill:
             _await_restart(cfg.name, VICTIM, kill)
         scenario = None
@@ -103,7 +104,7 @@ def run_demo(config_path: str, orders: int = 1000, rate: float = 250.0, as_json:
                 async with TradingClient.from_config(cfg) as client:
                     return await run_scenario(client, book, cfg.venues[book])
 
-            scenario = asyncio.run(_scenario())
+            scenario = event_loop.run(_scenario())
         final = ray.get(_supervisor(cfg.name).status.remote())
         ok = report.lost == 0 and report.duplicated == 0 and report.allocation_mismatches == 0
         ok &= scenario is None or scenario.ok

@@ -9,7 +9,6 @@ keeps running after the job ends; re-submitting with a changed config re-applies
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import ray
 
+from cluster import event_loop
 from cluster.config import ConfigError, SystemConfig, load_config
 from cluster.nats_conn import BrokerUnavailable, connect
 from cluster.ray_env import init_ray
@@ -63,7 +63,7 @@ def _supervisor(cfg: SystemConfig, create: bool) -> Any:
 
 def deploy(cfg: SystemConfig, timeout: float = 180.0) -> dict[str, Any]:
     """Topology, then the supervisor with this config. Returns the supervision tree's status."""
-    asyncio.run(bootstrap(cfg))
+    event_loop.run(bootstrap(cfg))
     supervisor = _supervisor(cfg, create=True)
     return ray.get(supervisor.apply.remote(cfg.model_dump_json()), timeout=timeout)
 
