@@ -6,6 +6,11 @@
 
 Bad input raises `OrderValidationError` before anything is published. An unreachable broker raises
 `BrokerUnavailable` after the connect or publish timeout, never hangs.
+
+Memory stays bounded in a long-running driver: the client keeps every order it placed until it
+settles, every order someone waits on or `retaining()` holds, and, of everything else (settled
+orders, orders it only saw go by), the `keep_settled` it heard from most recently. An order forgotten
+that way raises `OrderForgotten` when asked about; its late events are ignored and counted.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -27,8 +33,9 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NoStreamResponseError
 from pydantic import ValidationError
 
+from cluster import event_loop
 from cluster.config import SystemConfig
-from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
+from cluster.errors import BrokerUnavailable, OrderForgotten, OrderTimeout, OrderValidationError, PublishRejected
 from cluster.nats_conn import connect
 from cluster.outcome import OrderOutcome, OrderStatus, OrderTrack
 from messages import (
@@ -47,6 +54,8 @@ from messages import (
 
 __all__ = ["SyncTradingClient", "TradingClient"]
 
+#: Orders kept beyond those pinned (placed and unsettled, waited on, retained): about 11 KB each.
+KEEP_SETTLED = 10_000
 _OUTCOME_SUBJECTS = (subjects.orders_rejected("*"), subjects.executions("*", "*"), subjects.allocations("*"))
 T = TypeVar("T")
 
@@ -59,7 +68,10 @@ def _validation_error(exc: ValidationError) -> OrderValidationError:
 
 class TradingClient:
     def __init__(self, nats_url: str, partitions: int, *, connect_timeout: float = 5.0,
-                 publish_timeout: float = 5.0, track_outcomes: bool = True) -> None:
+                 publish_timeout: float = 5.0, track_outcomes: bool = True,
+                 keep_settled: int = KEEP_SETTLED) -> None:
+        if keep_settled < 0:
+            raise ValueError(f"keep_settled must be >= 0, not {keep_settled}")
         self.nats_url = nats_url
         self.partitions = partitions
         self.connect_timeout = connect_timeout
@@ -67,7 +79,15 @@ class TradingClient:
         self.track_outcomes = track_outcomes
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
-        self._tracks: dict[str, OrderTrack] = {}
+        self.keep_settled = keep_settled
+        #: Orders that must not be forgotten: placed here and not settled, waited on, or retained.
+        self._pinned: dict[str, OrderTrack] = {}
+        #: Every other order, least recently heard of first; at most `keep_settled`.
+        self._recent: OrderedDict[str, OrderTrack] = OrderedDict()
+        self._forgotten: OrderedDict[str, None] = OrderedDict()
+        self._retained: dict[str, int] = {}
+        #: Events of orders already forgotten (a late duplicate, say): ignored.
+        self.late_events = 0
         self._waiters: dict[str, list[asyncio.Future[OrderOutcome]]] = {}
         self._listeners: list[Callable[[OrderOutcome], None]] = []
         self.placed_at: dict[str, int] = {}
@@ -141,8 +161,10 @@ class TradingClient:
         received = OrderReceived(**order.model_dump())
         envelope = wrap(received, event_id=order_received_id(order.order_id))
         subject = subjects.orders_received(subjects.partition_of(order.account, self.partitions))
-        self._tracks.setdefault(order.order_id, OrderTrack(order.order_id))
         self.placed_at.setdefault(order.order_id, time.monotonic_ns())
+        self._forgotten.pop(order.order_id, None)  # placed again: the same order, tracked again
+        self._track_or_new(order.order_id)
+        self._rehome(order.order_id)
         await self._store(subject, envelope, f"order {order.order_id}")
 
     async def _store(self, subject: str, envelope: Any, what: str) -> None:
@@ -165,7 +187,6 @@ class TradingClient:
         except ValidationError as exc:
             raise _validation_error(exc) from None
         envelope = wrap(request, event_id=uuid.uuid4())
-        self._tracks.setdefault(order_id, OrderTrack(order_id))
         await self._store(subjects.orders_cancel(venue), envelope, f"cancel of {order_id}")
         return str(envelope.event_id)
 
@@ -173,14 +194,15 @@ class TradingClient:
         """The outcome once the cancel request is answered: the order canceled, or `cancel_rejected` set
         from the refusal of this request (e.g. the order had filled). OrderTimeout otherwise."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            track = self.track(order_id)
-            answered = any(env.causation_id == request_id for env, _ in track.events.values())
-            outcome = track.outcome()
-            if answered or (outcome.status is OrderStatus.CANCELED and outcome.settled):
-                return outcome
-            await asyncio.sleep(0.02)
-        status = self.outcome(order_id).status
+        with self.retaining([order_id]):
+            while time.monotonic() < deadline:
+                track = self.track(order_id)
+                answered = any(env.causation_id == request_id for env, _ in track.events.values())
+                outcome = track.outcome()
+                if answered or (outcome.status is OrderStatus.CANCELED and outcome.settled):
+                    return outcome
+                await asyncio.sleep(0.02)
+            status = self.outcome(order_id).status
         raise OrderTimeout(f"cancel of {order_id}: no answer within {timeout}s (status {status})")
 
     async def positions(self, account: str | None = None) -> list[dict[str, Any]]:
@@ -197,27 +219,95 @@ class TradingClient:
         except DecodeError:
             self.undecodable += 1
             return
-        track = self._tracks.get(event.order_id)
-        if track is None:
-            track = self._tracks[event.order_id] = OrderTrack(event.order_id)
+        order_id = event.order_id
+        if order_id in self._forgotten:
+            self.late_events += 1
+            return
+        track = self._track_or_new(order_id)
         track.add(envelope, event)
         if track.settled():
-            self.settled_at.setdefault(event.order_id, time.monotonic_ns())
+            self.settled_at.setdefault(order_id, time.monotonic_ns())
             outcome = track.outcome()
-            for fut in self._waiters.pop(event.order_id, []):
+            for fut in self._waiters.pop(order_id, []):
                 if not fut.done():
                     fut.set_result(outcome)
             for listener in self._listeners:
                 listener(outcome)
+        self._rehome(order_id)
 
     def on_settled(self, listener: Callable[[OrderOutcome], None]) -> None:
         self._listeners.append(listener)
 
+    def off_settled(self, listener: Callable[[OrderOutcome], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
     def outcome(self, order_id: str) -> OrderOutcome:
-        return self._tracks.setdefault(order_id, OrderTrack(order_id)).outcome()
+        return self.track(order_id).outcome()
 
     def track(self, order_id: str) -> OrderTrack:
-        return self._tracks.setdefault(order_id, OrderTrack(order_id))
+        """Everything seen of an order (a new, empty track for one not seen yet); OrderForgotten for one
+        settled long enough ago that the client no longer keeps it."""
+        if order_id in self._forgotten:
+            raise OrderForgotten(f"order {order_id} settled and was forgotten: the client keeps the latest "
+                                 f"{self.keep_settled} orders beyond those placed and unsettled, waited on or "
+                                 "retained (TradingClient(keep_settled=...), retaining())")
+        track = self._track_or_new(order_id)
+        self._rehome(order_id)
+        return track
+
+    @contextlib.contextmanager
+    def retaining(self, order_ids: Iterable[str]) -> Iterator[None]:
+        """Keep these orders' tracks (and their timestamps), settled or not, until the block ends: for a
+        driver that inspects a whole run's outcomes afterwards, as `run_load` does."""
+        ids = list(order_ids)
+        for order_id in ids:
+            self._retained[order_id] = self._retained.get(order_id, 0) + 1
+            self._forgotten.pop(order_id, None)
+            self._rehome(order_id)
+        try:
+            yield
+        finally:
+            for order_id in ids:
+                if self._retained.get(order_id, 0) <= 1:
+                    self._retained.pop(order_id, None)
+                else:
+                    self._retained[order_id] -= 1
+                self._rehome(order_id)
+
+    @property
+    def tracked(self) -> int:
+        """How many orders the client holds now."""
+        return len(self._pinned) + len(self._recent)
+
+    def _track_or_new(self, order_id: str) -> OrderTrack:
+        track = self._pinned.get(order_id) or self._recent.get(order_id)
+        if track is None:
+            track = self._recent[order_id] = OrderTrack(order_id)
+        return track
+
+    def _rehome(self, order_id: str) -> None:
+        """Pin the order or put it last in the recent ones (forgetting the oldest beyond the bound)."""
+        track = self._pinned.get(order_id) or self._recent.get(order_id)
+        if track is None:
+            return
+        pin = (order_id in self._retained or bool(self._waiters.get(order_id))
+               or (order_id in self.placed_at and not track.settled()))
+        if pin:
+            if self._recent.pop(order_id, None) is not None:
+                self._pinned[order_id] = track
+            return
+        if self._pinned.pop(order_id, None) is not None:
+            self._recent[order_id] = track
+        else:
+            self._recent.move_to_end(order_id)
+        while len(self._recent) > self.keep_settled:
+            old, _ = self._recent.popitem(last=False)
+            self.placed_at.pop(old, None)
+            self.settled_at.pop(old, None)
+            self._forgotten[old] = None
+        while len(self._forgotten) > max(10 * self.keep_settled, 100_000):
+            self._forgotten.popitem(last=False)
 
     async def wait(self, order_id: str, timeout: float = 30.0, working_ok: bool = False) -> OrderOutcome:
         """The order's terminal outcome (with its allocations), or OrderTimeout. With `working_ok`, an
@@ -227,6 +317,7 @@ class TradingClient:
             return current
         fut: asyncio.Future[OrderOutcome] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(order_id, []).append(fut)
+        self._rehome(order_id)
         deadline = time.monotonic() + timeout
         try:
             if working_ok:
@@ -235,6 +326,13 @@ class TradingClient:
         except TimeoutError:
             raise OrderTimeout(f"order {order_id}: no terminal outcome within {timeout}s "
                                f"(last status {self.outcome(order_id).status})") from None
+        finally:
+            waiting = [f for f in self._waiters.get(order_id, []) if f is not fut]
+            if waiting:
+                self._waiters[order_id] = waiting
+            else:
+                self._waiters.pop(order_id, None)
+            self._rehome(order_id)
 
     async def _settled_or_working(self, order_id: str, fut: asyncio.Future[OrderOutcome],
                                   deadline: float, quiet_s: float = 0.25) -> OrderOutcome:
@@ -257,7 +355,7 @@ class SyncTradingClient:
     """The same client for plain scripts: runs an event loop in a background thread."""
 
     def __init__(self, nats_url: str, partitions: int, **kwargs: Any) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = event_loop.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="trading-client", daemon=True)
         self._thread.start()
         self._client = TradingClient(nats_url, partitions, **kwargs)

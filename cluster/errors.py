@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cluster.nats_conn import BrokerUnavailable
 
-__all__ = ["BrokerUnavailable", "OrderTimeout", "OrderValidationError", "PublishRejected", "TradingError"]
+__all__ = ["BrokerUnavailable", "OrderForgotten", "OrderTimeout", "OrderValidationError", "PublishRejected",
+           "TradingError"]
 
 
 class TradingError(Exception):
@@ -25,3 +26,8 @@ class PublishRejected(TradingError):
 
 class OrderTimeout(TradingError, TimeoutError):
     """No terminal outcome arrived within the timeout."""
+
+
+class OrderForgotten(TradingError, LookupError):
+    """The order settled long enough ago that the client no longer keeps its track (see
+    `TradingClient(keep_settled=...)` and `TradingClient.retaining`)."""

@@ -185,12 +185,15 @@ async def run_load(client: TradingClient, orders: list[NewOrder], rate: float = 
             return at_fraction[1]()
         return None
 
-    await send_paced(orders, _send, rate=rate, concurrency=concurrency, before=_before)
-    sent_done = time.monotonic_ns()
-    for oid in ids:  # outcomes that arrived before the listener saw them
-        if client.outcome(oid).settled:
-            _settled(client.outcome(oid))
-    if pending:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(settled_event.wait(), timeout)
-    return summarize(client, ids, started, sent_done)
+    # The summary reads every order's track, however many there are.
+    with client.retaining(ids), contextlib.ExitStack() as listening:
+        listening.callback(client.off_settled, _settled)
+        await send_paced(orders, _send, rate=rate, concurrency=concurrency, before=_before)
+        sent_done = time.monotonic_ns()
+        for oid in ids:  # outcomes that arrived before the listener saw them
+            if client.outcome(oid).settled:
+                _settled(client.outcome(oid))
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled_event.wait(), timeout)
+        return summarize(client, ids, started, sent_done)
