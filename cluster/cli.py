@@ -14,7 +14,7 @@ from cluster.config import ConfigError, SystemConfig, load_config
 from cluster.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
 from cluster.gc_tuning import tune
 from cluster.positions import ProjectionUnavailable
-from cluster.stack import LocalStack, load_state
+from cluster.stack import LocalStack, StackError, load_state
 
 __all__ = ["main"]
 
@@ -85,10 +85,13 @@ def cmd_down(args: argparse.Namespace) -> int:
     from cluster.render import console
 
     state = load_state()
-    if state is None:
-        console.print("nothing is running")
-        return 0
     stack = LocalStack()
+    if state is None:
+        if stack.stop():  # a stack from this directory whose state file was removed while it ran
+            console.print("stopped a stack from this directory whose state file was gone (nats-server and Ray)")
+        else:
+            console.print("nothing is running")
+        return 0
     if stack.running() is not None:
         # Drain the stages first (each finishes and acknowledges its batch in hand), then stop processes.
         with console.status("draining the system ..."):
@@ -697,6 +700,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

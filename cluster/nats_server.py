@@ -35,8 +35,9 @@ class NatsServer:
     """A JetStream-enabled nats-server with a store dir; restartable on the same port and store."""
 
     def __init__(self, store_dir: str | Path, port: int | None = None, log_file: str | Path | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", env: dict[str, str] | None = None) -> None:
         self.store_dir = Path(store_dir)
+        self.env = env or {}
         self.host = host
         self.port = port or free_port(host)
         self.log_file = Path(log_file) if log_file else self.store_dir.parent / "nats-server.log"
@@ -59,7 +60,7 @@ class NatsServer:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
+            stderr=subprocess.DEVNULL, start_new_session=True, env=os.environ | self.env,
         )
         self.pid = self._proc.pid
         if not wait_for_port(self.host, self.port, timeout) or self._proc.poll() is not None:

@@ -9,7 +9,8 @@ import socket
 import time
 from pathlib import Path
 
-__all__ = ["descendants", "free_port", "kill_group", "kill_tree", "pid_alive", "pid_cmdline", "wait_for_port"]
+__all__ = ["descendants", "free_port", "kill_group", "kill_tree", "pid_alive", "pid_cmdline", "pids_with_env",
+           "wait_for_port"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -91,3 +92,17 @@ def kill_tree(pid: int, timeout: float = 10.0) -> None:
     for child in tree:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(child, signal.SIGKILL)
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Live processes (not this one) whose environment has `name=value`: how a stack's processes are
+    found again when the record of their pids is gone."""
+    wanted = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if wanted in (entry / "environ").read_bytes().split(b"\0") and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return sorted(found)

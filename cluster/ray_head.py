@@ -15,7 +15,10 @@ from pathlib import Path
 
 from cluster.procs import free_port, kill_tree, pid_alive
 
-__all__ = ["RayHead", "RayHeadError"]
+__all__ = ["RAY_TEMP_PREFIX", "RayHead", "RayHeadError"]
+
+#: The name every Ray head's temp dir starts with (under the system temp dir).
+RAY_TEMP_PREFIX = "trade-ray-"
 
 
 class RayHeadError(RuntimeError):
@@ -32,7 +35,7 @@ class RayHead:
         self.gcs_port = free_port()
         self.dashboard_port = free_port()
         self.pid: int | None = None
-        self.temp_dir = tempfile.mkdtemp(prefix="trade-ray-")
+        self.temp_dir = tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

