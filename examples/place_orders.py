@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
+from cluster import event_loop
 from cluster.client import TradingClient
 from cluster.config import load_config
 from cluster.errors import OrderTimeout, OrderValidationError, TradingError
@@ -48,7 +48,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default="examples/local.yaml")
     try:
-        sys.exit(asyncio.run(main(parser.parse_args().config)))
+        sys.exit(event_loop.run(main(parser.parse_args().config)))
     except TradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(3)
