@@ -197,6 +197,11 @@ class SupervisionConfig(_Strict):
     #: A used standby or spare is replaced this long after it took over, so that starting a process
     #: (about 0.7 s of CPU) does not compete with the replacement's rebuild and catch-up. 0 = at once.
     spare_refill_delay: Duration = 3.0
+    #: Unix nice value of every process the tree runs in (supervisor, children, spares). Ray starts its
+    #: worker processes at 15 unless told otherwise, below the broker and the drivers (0): on a busy
+    #: machine the stages then get a small share of the CPU and the order path queues behind the
+    #: processes that feed it. 0 runs them at the same priority as everything else on the path.
+    niceness: int = Field(0, ge=0, le=19)
 
 
 class RiskLimits(_Strict):

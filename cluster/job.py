@@ -50,6 +50,7 @@ async def bootstrap(cfg: SystemConfig) -> None:
 
 
 def _supervisor(cfg: SystemConfig, create: bool) -> Any:
+    from supervision.actor_options import actor_options
     from supervision.supervisor import SUPERVISOR_NAME, Supervisor
 
     try:
@@ -57,8 +58,8 @@ def _supervisor(cfg: SystemConfig, create: bool) -> Any:
     except ValueError:
         if not create:
             return None
-    return Supervisor.options(name=SUPERVISOR_NAME, namespace=cfg.name, lifetime="detached", get_if_exists=True,
-                              num_cpus=cfg.supervision.num_cpus).remote(cfg.model_dump_json())
+    return Supervisor.options(**actor_options(cfg, SUPERVISOR_NAME, cfg.supervision.num_cpus),
+                              get_if_exists=True).remote(cfg.model_dump_json())
 
 
 def deploy(cfg: SystemConfig, timeout: float = 180.0) -> dict[str, Any]:

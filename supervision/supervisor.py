@@ -48,6 +48,7 @@ from messages import (
     subjects,
     wrap,
 )
+from supervision.actor_options import actor_options
 from supervision.backoff import Backoff
 from supervision.breaker_store import BreakerStore
 from supervision.decider import FailureKind, counts_against_intensity
@@ -326,7 +327,7 @@ class Supervisor:
             await self._start_from_any_spare(child)
             return
         name = f"{self.cfg.name}-{spec.id}-{uuid.uuid4().hex[:6]}"
-        options = {"num_cpus": spec.num_cpus, "name": name, "namespace": self.cfg.name, "lifetime": "detached"}
+        options = actor_options(self.cfg, name, spec.num_cpus)
         handle = ChildHost.options(**options).remote(self.cfg_json, name, spec.kind.value, spec.kwargs)
         child.handle, child.name = handle, name
         child.run_ref = handle.run.remote()
@@ -385,8 +386,7 @@ class Supervisor:
             for stage, want, num_cpus in wanted:
                 while not self._stopping and len(self._spares.setdefault(stage, [])) < want:
                     name = f"{self.cfg.name}-{stage}-{'spare' if stage == ANY else 'standby'}-{uuid.uuid4().hex[:6]}"
-                    options = {"num_cpus": num_cpus, "name": name, "namespace": self.cfg.name,
-                               "lifetime": "detached"}
+                    options = actor_options(self.cfg, name, num_cpus)
                     if stage == ANY:
                         handle = ChildHost.options(**options).remote(self.cfg_json, name)
                     else:

@@ -94,6 +94,16 @@ async def test_garbage_bytes_go_to_the_risk_dead_letter_queue_and_the_next_order
     assert base64.b64decode(letter.payload_b64) == garbage
 
 
+async def test_every_process_of_the_tree_runs_at_the_configured_niceness_not_rays_default(deployed):
+    cfg = deployed
+    supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+    children = (await supervisor.status.remote())["children"]
+    pids = {c["id"]: c["pid"] for c in children} | {"supervisor": await supervisor.pid.remote()}
+    assert len(pids) >= 5
+    niceness = {name: os.getpriority(os.PRIO_PROCESS, pid) for name, pid in pids.items()}
+    assert niceness == dict.fromkeys(pids, cfg.supervision.niceness), "Ray's workers default to 15"
+
+
 async def test_a_killed_stage_process_is_replaced_and_the_replacement_consumes(deployed):
     cfg = deployed
     supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
