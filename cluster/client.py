@@ -34,7 +34,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 from pydantic import ValidationError
 
 from cluster import event_loop
-from cluster.config import SystemConfig
+from cluster.config import SystemConfig, resolve_nats_url
 from cluster.errors import BrokerUnavailable, OrderForgotten, OrderTimeout, OrderValidationError, PublishRejected
 from cluster.nats_conn import connect
 from cluster.outcome import OrderOutcome, OrderStatus, OrderTrack
@@ -96,8 +96,6 @@ class TradingClient:
 
     @classmethod
     def from_config(cls, cfg: SystemConfig, **kwargs: Any) -> TradingClient:
-        from cluster.job import resolve_nats_url
-
         cfg = resolve_nats_url(cfg)
         return cls(cfg.nats.url, cfg.partitions, connect_timeout=cfg.nats.connect_timeout, **kwargs)
 
@@ -363,8 +361,6 @@ class SyncTradingClient:
 
     @classmethod
     def from_config(cls, cfg: SystemConfig, **kwargs: Any) -> SyncTradingClient:
-        from cluster.job import resolve_nats_url
-
         cfg = resolve_nats_url(cfg)
         return cls(cfg.nats.url, cfg.partitions, connect_timeout=cfg.nats.connect_timeout, **kwargs)
 

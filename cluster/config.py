@@ -5,6 +5,7 @@ Validated by pydantic; unknown keys are errors that name the key's path.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +26,7 @@ from pydantic import (
 from cluster.units import ByteSize, Duration
 
 __all__ = [
+    "EMBEDDED_URL_ENV",
     "AllocationMethod",
     "AllocationProfile",
     "BackoffConfig",
@@ -42,6 +44,7 @@ __all__ = [
     "VenueMode",
     "load_config",
     "parse_config",
+    "resolve_nats_url",
 ]
 
 
@@ -356,3 +359,18 @@ def load_config(path: str | Path) -> SystemConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid config {path}: not valid YAML: {exc}") from None
     return parse_config(data, str(path))
+
+
+#: Where `trade up` puts its server's URL, for configs that say `nats: {url: embedded}`.
+EMBEDDED_URL_ENV = "TRADE_NATS_URL"
+
+
+def resolve_nats_url(cfg: SystemConfig) -> SystemConfig:
+    """`url: embedded` means the local stack's server, whose URL `trade up` puts in TRADE_NATS_URL."""
+    if cfg.nats.url != "embedded":
+        return cfg
+    url = os.environ.get(EMBEDDED_URL_ENV)
+    if not url:
+        raise ConfigError("nats.url is 'embedded' but no local stack is running here: run `trade up` first, "
+                          f"set {EMBEDDED_URL_ENV}, or set nats.url to a nats:// URL")
+    return cfg.with_nats_url(url)

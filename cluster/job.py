@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -18,26 +17,14 @@ from typing import Any
 import ray
 
 from cluster import event_loop
-from cluster.config import ConfigError, SystemConfig, load_config
+from cluster.config import ConfigError, SystemConfig, load_config, resolve_nats_url
 from cluster.nats_conn import BrokerUnavailable, connect
 from cluster.ray_env import init_ray
 from cluster.topology import ensure_topology
 
 __all__ = ["STATUS_MARKER", "deploy", "main", "resolve_nats_url", "submit_deploy", "teardown"]
 
-EMBEDDED_URL_ENV = "TRADE_NATS_URL"
 STATUS_MARKER = "TRADE-STATUS "
-
-
-def resolve_nats_url(cfg: SystemConfig) -> SystemConfig:
-    """`url: embedded` means the local stack's server, whose URL `trade up` puts in TRADE_NATS_URL."""
-    if cfg.nats.url != "embedded":
-        return cfg
-    url = os.environ.get(EMBEDDED_URL_ENV)
-    if not url:
-        raise ConfigError("nats.url is 'embedded' but no local stack is running here: run `trade up` first, "
-                          f"set {EMBEDDED_URL_ENV}, or set nats.url to a nats:// URL")
-    return cfg.with_nats_url(url)
 
 
 async def bootstrap(cfg: SystemConfig) -> None:

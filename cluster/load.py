@@ -191,8 +191,8 @@ async def run_load(client: TradingClient, orders: list[NewOrder], rate: float = 
         await send_paced(orders, _send, rate=rate, concurrency=concurrency, before=_before)
         sent_done = time.monotonic_ns()
         for oid in ids:  # outcomes that arrived before the listener saw them
-            if client.outcome(oid).settled:
-                _settled(client.outcome(oid))
+            if (track := client.track(oid)).settled():
+                _settled(track.outcome())
         if pending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(settled_event.wait(), timeout)
