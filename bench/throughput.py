@@ -170,17 +170,17 @@ async def system_step(cfg: SystemConfig, n: int, rate: float, timeout: float, la
     orders = order_mix(n, seed=seed, run_id=f"B{uuid.uuid4().hex[:8]}")
     ids = [o.order_id for o in orders]
     async with TradingClient.from_config(cfg) as client:
-        with Bars(label, n) as bars:
+        with Bars(label, n) as bars, client.retaining(ids):  # a step may send more than the client keeps
             if meter is not None:
                 meter.start()
             started = time.monotonic_ns()
             report = await run_load(client, orders, rate=rate, timeout=timeout, on_sent=bars.on_sent,
                                     on_settled=bars.on_settled)
-        sent_done = max(client.placed_at.values(), default=started)
-        result = figures(ids, client.placed_at, client.settled_at, started, sent_done, offered)
-        _cpu(result, meter)
-        filled = [i for i in ids if client.outcome(i).status == OrderStatus.FILLED]
-        full_path = figures(ids, client.placed_at, client.settled_at, started, sent_done, only=filled)
+            sent_done = max(client.placed_at.values(), default=started)
+            result = figures(ids, client.placed_at, client.settled_at, started, sent_done, offered)
+            _cpu(result, meter)
+            filled = [i for i in ids if client.outcome(i).status == OrderStatus.FILLED]
+            full_path = figures(ids, client.placed_at, client.settled_at, started, sent_done, only=filled)
     result["duplicated"] = report.duplicated
     result["filled"], result["rejected"] = report.filled, report.rejected
     # Rejected orders settle after one hop (risk); filled ones went through all three stages.
@@ -206,7 +206,7 @@ async def backlog_step(cfg: SystemConfig, n: int, timeout: float, seed: int) -> 
         stop_s = time.monotonic() - t_stop
         if not stopped:
             raise RuntimeError("stop_children('risk-') stopped nothing: no running risk replica")
-        with Bars("backlog", n) as bars:
+        with Bars("backlog", n) as bars, client.retaining(ids):
 
             def _settled(outcome: Any) -> None:
                 if outcome.order_id in pending:
@@ -232,9 +232,9 @@ async def backlog_step(cfg: SystemConfig, n: int, timeout: float, seed: int) -> 
             if pending:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(all_settled.wait(), timeout)
-        times = sorted(client.settled_at[i] for i in ids if i in client.settled_at)
-        duplicated = sum(1 for i in ids if client.track(i).terminal_count() > 1
-                         or client.track(i).duplicated_executions() > 0)
+            times = sorted(client.settled_at[i] for i in ids if i in client.settled_at)
+            duplicated = sum(1 for i in ids if client.track(i).terminal_count() > 1
+                             or client.track(i).duplicated_executions() > 0)
     settled = len(times)
     first, last = (times[0], times[-1]) if times else (t_start, t_start)
     from_start = (last - t_start) / 1e9
