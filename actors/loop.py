@@ -4,12 +4,13 @@ At-least-once in, idempotent out: outputs carry deterministic `Nats-Msg-Id`s, so
 redelivered after a crash republishes the same ids and the stream drops the copies. A message is
 acknowledged only after everything it caused is stored.
 
-Group commit: once a batch's outputs are stored, the loop takes the next batch; marking the batch
-applied and acknowledging it happen behind it, in one commit task that covers every batch finished
-while the previous commit was on the wire. The mark's round trip is then off the order path, and
-under load one applied-log write covers several batches. The order of steps for each message is
-unchanged (outputs stored, then marked, then acknowledged), so every crash window is as before.
-A consumer with AckPolicy.ALL commits each batch in line (its ack would cover a batch not yet marked).
+Pipelined group commit: once a batch's outputs are published, the loop takes the next batch. One
+commit task behind it waits for the broker to acknowledge the outputs, marks the inputs applied and
+acks them, for every batch finished while the previous commit was on the wire. The broker's round
+trips are then off the order path, and under load one applied-log write covers several batches.
+The order of steps for each message is unchanged (outputs stored, then marked, then acknowledged),
+so every crash window is as before; a batch whose outputs are not stored is nak'ed. A consumer with
+AckPolicy.ALL commits each batch in line (its ack would cover a batch not yet marked).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from nats.js import JetStreamContext
 from actors.applied import REPLAY_HEADER, REPLAY_OF_HEADER, Applied, AppliedLog
 from actors.dead_letter import dead_letter
 from actors.faults import FaultPoints
-from actors.publisher import AckedPublisher
+from actors.publisher import AckedPublisher, Submitted
 from actors.pull import PullConsumer
 from actors.stage import Directed, Outgoing, StageHandler, TransientError
 from cluster.config import DeliveryConfig
@@ -89,6 +90,8 @@ class _Commit:
     to_ack: list[Msg]
     applied: list[str]
     batch_size: int
+    #: The batch's outputs, published; their acknowledgements are awaited by the commit.
+    outputs: Submitted | None = None
 
 
 @dataclass
@@ -259,18 +262,20 @@ class ConsumerLoop:
 
     async def _finish(self, msgs: list[Msg], outgoing: list[Outgoing], effective: list[Applied], to_ack: list[Msg],
                       applied: list[str]) -> None:
-        """A handled batch's tail: publish its outputs; then (group commit) mark its inputs applied and
-        ack them."""
+        """A handled batch's tail: publish its outputs and go on; the commit (behind the loop) waits
+        for their acknowledgements, marks the inputs applied and acks them."""
         await self._faults.reach("before_publish")
-        t_publish = time.perf_counter()
-        if outgoing and not await self._publish(outgoing):
-            # Nothing is acknowledged: the batch is redelivered and republished with the same ids.
-            await self._nak_all(to_ack)
-            return
-        self.stats.publish_s += time.perf_counter() - t_publish
+        outputs = None
+        if outgoing:
+            try:
+                outputs = await self._publisher.submit(
+                    (o.subject, encode(o.envelope), {MSG_ID_HEADER: str(o.envelope.event_id)}) for o in outgoing)
+            except Exception as exc:  # not connected: nothing is acknowledged, the batch is redelivered
+                self._publish_failed(exc)
+                await self._nak_all(to_ack)
+                return
         self.stats.batches += 1
-        self.stats.published += len(outgoing)
-        commit = _Commit(effective, to_ack, applied, len(msgs))
+        commit = _Commit(effective, to_ack, applied, len(msgs), outputs)
         if self._ack_all:
             await self._commit([commit])
             return
@@ -293,7 +298,26 @@ class ConsumerLoop:
             await asyncio.wait([self._committer])
 
     async def _commit(self, commits: list[_Commit]) -> None:
-        """Mark the batches' inputs applied (one applied-log write for all), then ack them."""
+        """Once a batch's outputs are acknowledged by the broker, mark its inputs applied (one
+        applied-log write for all the batches), then ack them. A batch whose outputs were not
+        stored is nak'ed: redelivered and republished with the same ids."""
+        deadline = time.monotonic() + PUBLISH_TIMEOUT_S
+        t_publish = time.perf_counter()
+        stored: list[_Commit] = []
+        for commit in commits:
+            if commit.outputs is not None:
+                try:
+                    await commit.outputs.wait(max(0.01, deadline - time.monotonic()))
+                except Exception as exc:
+                    self._publish_failed(exc)
+                    await self._nak_all(commit.to_ack)
+                    continue
+                self.stats.published += len(commit.outputs)
+            stored.append(commit)
+        self.stats.publish_s += time.perf_counter() - t_publish
+        if not stored:
+            return
+        commits = stored
         to_ack = [m for c in commits for m in c.to_ack]
         await self._faults.reach("before_mark")
         t_mark = time.perf_counter()
@@ -411,13 +435,6 @@ class ConsumerLoop:
             return steps[n - 1]
         return min(steps[-1] * 2 ** (n - len(steps)), self._delivery.ack_wait)
 
-    async def _publish(self, outgoing: list[Outgoing]) -> bool:
-        try:
-            await self._publisher.store(
-                ((o.subject, encode(o.envelope), {MSG_ID_HEADER: str(o.envelope.event_id)}) for o in outgoing),
-                PUBLISH_TIMEOUT_S)
-            return True
-        except Exception as exc:
-            self.stats.publish_failures += 1
-            log.warning("%s: publish failed, batch will be redelivered: %r", self._handler.stage, exc)
-            return False
+    def _publish_failed(self, exc: BaseException) -> None:
+        self.stats.publish_failures += 1
+        log.warning("%s: publish failed, batch will be redelivered: %r", self._handler.stage, exc)

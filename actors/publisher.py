@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import APIError, NoStreamResponseError
 
-__all__ = ["AckedPublisher", "Stored"]
+__all__ = ["AckedPublisher", "Stored", "Submitted"]
 
 _NO_RESPONDERS = "503"
 #: Unanswered messages kept before the ones whose waiter gave up are swept.
@@ -52,6 +52,11 @@ class AckedPublisher:
             future.cancel()
         self._waiting.clear()
 
+    def discard(self, tokens: Iterable[str]) -> None:
+        """Stop waiting for these messages' answers (settled, or their waiter gave up)."""
+        for token in tokens:
+            self._waiting.pop(token, None)
+
     def waiting(self) -> int:
         """Messages sent whose acknowledgement has not come (nor timed out)."""
         return len(self._waiting)
@@ -82,23 +87,20 @@ class AckedPublisher:
     async def store(self, messages: Iterable[Stored], timeout: float) -> list[int]:
         """Publish every message, then wait for all their acknowledgements; returns their stream
         sequences. Raises the broker's error (`APIError`, `NoStreamResponseError`) or TimeoutError."""
-        tokens: list[str] = []
-        futures: list[asyncio.Future[int]] = []
+        return await (await self.submit(messages)).wait(timeout)
+
+    async def submit(self, messages: Iterable[Stored]) -> Submitted:
+        """Publish every message now; their acknowledgements are awaited later, with `wait`."""
+        submitted = Submitted(self)
         try:
             for subject, payload, headers in messages:
                 future, token = await self._send(subject, payload, headers)
-                tokens.append(token)
-                futures.append(future)
-            if not futures:
-                return []
-            async with asyncio.timeout(timeout):
-                return [await future for future in futures]
-        finally:
-            for token in tokens:
-                self._waiting.pop(token, None)
-            for future in futures:  # the first error is raised; the others count as seen, not as lost
-                if future.done() and not future.cancelled():
-                    future.exception()
+                submitted.tokens.append(token)
+                submitted.futures.append(future)
+        except BaseException:
+            submitted.forget()
+            raise
+        return submitted
 
     async def _answered(self, msg: Msg) -> None:
         future = self._waiting.pop(msg.subject[len(self._prefix):], None)
@@ -119,3 +121,32 @@ class AckedPublisher:
                 future.set_exception(exc)
         else:
             future.set_result(int(answer.get("seq", 0)))
+
+
+class Submitted:
+    """Messages published by `AckedPublisher.submit`, whose acknowledgements are still to be awaited."""
+
+    def __init__(self, publisher: AckedPublisher) -> None:
+        self._publisher = publisher
+        self.tokens: list[str] = []
+        self.futures: list[asyncio.Future[int]] = []
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    async def wait(self, timeout: float) -> list[int]:
+        """Their stream sequences, once the broker acknowledged all of them. Raises the broker's error
+        (`APIError`, `NoStreamResponseError`) or TimeoutError. Call it once."""
+        try:
+            if not self.futures:
+                return []
+            async with asyncio.timeout(timeout):
+                return [await future for future in self.futures]
+        finally:
+            self.forget()
+
+    def forget(self) -> None:
+        self._publisher.discard(self.tokens)
+        for future in self.futures:  # the first error is raised; the others count as seen, not as lost
+            if future.done() and not future.cancelled():
+                future.exception()

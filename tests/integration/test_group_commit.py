@@ -100,5 +100,9 @@ async def test_stopping_the_loop_waits_for_the_commit_of_the_batches_it_finished
     assert not task.done(), "run() returns only once the finished batch is committed"
     faults.disarm("before_ack")
     await asyncio.wait_for(task, 10)
-    info = await js.consumer_info("IN", "echo")
-    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+    async def acked() -> bool:  # an ack is a plain publish: the broker takes it a moment later
+        info = await js.consumer_info("IN", "echo")
+        return info.num_ack_pending == 0 and info.num_pending == 0
+
+    await async_wait_until(acked, 10, what="the finished batch to be acknowledged")
