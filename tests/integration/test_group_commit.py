@@ -55,12 +55,22 @@ async def _stored(js, stream: str) -> int:
     return (await js.stream_info(stream)).state.messages
 
 
+async def _all_acked(js) -> bool:  # an ack is a plain publish: the broker takes it a moment later
+    info = await js.consumer_info("IN", "echo")
+    return info.num_ack_pending == 0 and info.num_pending == 0
+
+
+def _loop_parked_at(nc, js, point: str) -> tuple[ConsumerLoop, FaultPoints, asyncio.Task[None]]:
+    """A running loop whose commits stop at the fault point `point` until it is disarmed."""
+    faults = FaultPoints()
+    faults.arm(point)
+    loop = ConsumerLoop(nc, js, "IN", "echo", Echo(), DeliveryConfig(ack_wait=5, batch=8), faults=faults)
+    return loop, faults, asyncio.create_task(loop.run())
+
+
 async def test_batches_finished_during_a_commit_share_the_next_one_and_every_input_is_acked(js) -> None:
     nc, js = js
-    faults = FaultPoints()
-    faults.arm("before_mark")
-    loop = ConsumerLoop(nc, js, "IN", "echo", Echo(), DeliveryConfig(ack_wait=5, batch=8), faults=faults)
-    task = asyncio.create_task(loop.run())
+    loop, faults, task = _loop_parked_at(nc, js, "before_mark")
     try:
         await js.publish("in.0", _order(0))
         await async_wait_until(lambda: faults.reached.get("before_mark") == 1, 10, what="the first commit")
@@ -71,12 +81,7 @@ async def test_batches_finished_during_a_commit_share_the_next_one_and_every_inp
         assert (await js.consumer_info("IN", "echo")).num_ack_pending == 4, "nothing acked before its mark"
 
         faults.disarm("before_mark")
-
-        async def all_acked() -> bool:
-            info = await js.consumer_info("IN", "echo")
-            return info.num_ack_pending == 0 and info.num_pending == 0
-
-        await async_wait_until(all_acked, 10, what="every input to be acknowledged")
+        await async_wait_until(lambda: _all_acked(js), 10, what="every input to be acknowledged")
         assert loop.stats.batches == 4
         assert loop.stats.commits == 2, "the three batches behind the held commit shared one"
         assert loop.stats.handled == 4
@@ -89,10 +94,7 @@ async def test_batches_finished_during_a_commit_share_the_next_one_and_every_inp
 
 async def test_stopping_the_loop_waits_for_the_commit_of_the_batches_it_finished(js) -> None:
     nc, js = js
-    faults = FaultPoints()
-    faults.arm("before_ack")
-    loop = ConsumerLoop(nc, js, "IN", "echo", Echo(), DeliveryConfig(ack_wait=5, batch=8), faults=faults)
-    task = asyncio.create_task(loop.run())
+    loop, faults, task = _loop_parked_at(nc, js, "before_ack")
     await js.publish("in.0", _order(0))
     await async_wait_until(lambda: faults.reached.get("before_ack") == 1, 10, what="the commit to reach its acks")
     await loop.stop()
@@ -100,9 +102,4 @@ async def test_stopping_the_loop_waits_for_the_commit_of_the_batches_it_finished
     assert not task.done(), "run() returns only once the finished batch is committed"
     faults.disarm("before_ack")
     await asyncio.wait_for(task, 10)
-
-    async def acked() -> bool:  # an ack is a plain publish: the broker takes it a moment later
-        info = await js.consumer_info("IN", "echo")
-        return info.num_ack_pending == 0 and info.num_pending == 0
-
-    await async_wait_until(acked, 10, what="the finished batch to be acknowledged")
+    await async_wait_until(lambda: _all_acked(js), 10, what="the finished batch to be acknowledged")
