@@ -26,13 +26,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NoStreamResponseError
 from pydantic import ValidationError
 
+from actors.publisher import AckedPublisher
 from cluster import event_loop
 from cluster.config import SystemConfig, resolve_nats_url
 from cluster.errors import BrokerUnavailable, OrderForgotten, OrderTimeout, OrderValidationError, PublishRejected
@@ -78,6 +78,8 @@ class TradingClient:
         self.publish_timeout = publish_timeout
         self.track_outcomes = track_outcomes
         self._nc: Client | None = None
+        #: Orders and cancels are stored through it: a future per message, one reply subscription.
+        self._publisher: AckedPublisher | None = None
         self._js: JetStreamContext | None = None
         self.keep_settled = keep_settled
         #: Orders that must not be forgotten: placed here and not settled, waited on, or retained.
@@ -108,6 +110,8 @@ class TradingClient:
 
     async def connect(self) -> None:
         self._nc = await connect(self.nats_url, name="trading-client", connect_timeout=self.connect_timeout)
+        self._publisher = AckedPublisher(self._nc)
+        await self._publisher.start()
         if self.track_outcomes:
             for subject in _OUTCOME_SUBJECTS:
                 await self.js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
@@ -119,6 +123,7 @@ class TradingClient:
                 await self._nc.drain()
             self._nc = None
             self._js = None
+            self._publisher = None
 
     @property
     def nc(self) -> Client:
@@ -167,14 +172,18 @@ class TradingClient:
 
     async def _store(self, subject: str, envelope: Any, what: str) -> None:
         """Publish to a stream and wait for the broker's ack; a clear error instead of a hang."""
+        if self._publisher is None:
+            raise RuntimeError("TradingClient is not connected: use `async with` or call connect()")
         try:
-            await self.js.publish(subject, encode(envelope), timeout=self.publish_timeout,
-                                              headers={MSG_ID_HEADER: str(envelope.event_id)})
-        except (NatsTimeout, TimeoutError, NoRespondersError, NoStreamResponseError) as exc:
+            await self._publisher.store([(subject, encode(envelope), {MSG_ID_HEADER: str(envelope.event_id)})],
+                                        self.publish_timeout)
+        except (TimeoutError, NoStreamResponseError) as exc:
             raise BrokerUnavailable(f"{what} not stored: no answer from the broker within "
                                     f"{self.publish_timeout}s ({type(exc).__name__})") from exc
         except APIError as exc:
             raise PublishRejected(f"{what} refused by the broker: {exc.description}") from exc
+        except NatsError as exc:  # closed, draining, or the reconnect buffer is full
+            raise BrokerUnavailable(f"{what} not stored: {type(exc).__name__}: {exc}") from exc
 
     async def cancel(self, order_id: str, account: str, venue: str = "SIM", reason: str = "client request") -> str:
         """Ask to cancel a working order; returns the request id once the broker has stored it. The

@@ -55,6 +55,10 @@ async def _stored(js, stream: str) -> int:
     return (await js.stream_info(stream)).state.messages
 
 
+async def _stored_all(js, n: int = 4) -> bool:
+    return await _stored(js, "OUT") == n
+
+
 async def _all_acked(js) -> bool:  # an ack is a plain publish: the broker takes it a moment later
     info = await js.consumer_info("IN", "echo")
     return info.num_ack_pending == 0 and info.num_pending == 0
@@ -77,7 +81,8 @@ async def test_batches_finished_during_a_commit_share_the_next_one_and_every_inp
         for i in (1, 2, 3):  # one at a time: three more batches while the first commit is held
             await js.publish("in.0", _order(i))
             await async_wait_until(lambda n=i: loop.stats.batches == n + 1, 10, what=f"batch {i + 1}")
-        assert await _stored(js, "OUT") == 4, "the loop went on publishing while the commit was held"
+        # The loop went on publishing while the commit was held (stored a moment after it is sent).
+        await async_wait_until(lambda: _stored_all(js), 10, what="all four outputs to be stored")
         assert (await js.consumer_info("IN", "echo")).num_ack_pending == 4, "nothing acked before its mark"
 
         faults.disarm("before_mark")
