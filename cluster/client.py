@@ -287,15 +287,18 @@ class TradingClient:
         """How many orders the client holds now."""
         return len(self._pinned) + len(self._recent)
 
+    def _held(self, order_id: str) -> OrderTrack | None:
+        return self._pinned.get(order_id) or self._recent.get(order_id)
+
     def _track_or_new(self, order_id: str) -> OrderTrack:
-        track = self._pinned.get(order_id) or self._recent.get(order_id)
+        track = self._held(order_id)
         if track is None:
             track = self._recent[order_id] = OrderTrack(order_id)
         return track
 
     def _rehome(self, order_id: str) -> None:
         """Pin the order or put it last in the recent ones (forgetting the oldest beyond the bound)."""
-        track = self._pinned.get(order_id) or self._recent.get(order_id)
+        track = self._held(order_id)
         if track is None:
             return
         pin = (order_id in self._retained or bool(self._waiters.get(order_id))

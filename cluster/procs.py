@@ -89,9 +89,9 @@ def kill_tree(pid: int, timeout: float = 10.0) -> None:
     """Stop a process, its process group and every descendant (Ray workers start their own sessions)."""
     tree = descendants(pid)
     kill_group(pid, timeout)
-    for child in tree:
+    for member in (pid, *tree):  # `pid` itself too, when it does not lead its own process group
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(child, signal.SIGKILL)
+            os.kill(member, signal.SIGKILL)
 
 
 def pids_with_env(name: str, value: str) -> list[int]:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -139,7 +138,7 @@ class LocalStack:
         orphans = self.orphans()
         for pid in orphans:  # Ray's head first (with its workers and its temp dir); then whatever is left
             command = pid_cmdline(pid).split()
-            if "ray" in " ".join(command) and "start" in command:
+            if any(Path(part).name == "ray" for part in command[:2]) and "start" in command:
                 kill_tree(pid, timeout=3.0)
                 if "--temp-dir" in command[:-1]:
                     temp_dir = command[command.index("--temp-dir") + 1]
@@ -147,6 +146,4 @@ class LocalStack:
                         shutil.rmtree(temp_dir, ignore_errors=True)
         for pid in self.orphans():
             kill_tree(pid, timeout=3.0)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
         return bool(orphans)
