@@ -24,7 +24,9 @@ import ray
 from actors.venue_worker import VenueWorker
 from actors.waiting import first_of
 from actors.workers import PositionsWorker, StageWorker, WorkerBase, identity
+from cluster.config import SystemConfig
 from cluster.gc_tuning import tune
+from supervision.scheduling import own_session
 
 __all__ = ["KINDS", "ChildHost", "make_worker"]
 
@@ -51,6 +53,8 @@ class ChildHost:
         self._became = asyncio.Event()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
+        if SystemConfig.model_validate_json(cfg_json).supervision.own_session:
+            own_session()
         tune()  # start-up objects frozen, young collections rarer (see cluster.gc_tuning)
         if kind is not None:
             self.worker = make_worker(kind, cfg_json, name, kwargs or {})

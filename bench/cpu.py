@@ -1,13 +1,15 @@
 """CPU seconds a set of processes spends during a benchmark step, read from /proc (Linux).
 
 On a noisy machine a rate moves with what else runs; CPU per message moves much less, so each step
-reports both. Processes that end during the step count up to their last reading.
+reports both. Processes that end during the step count up to their last reading. Each process has a
+label (driver, nats-server, a stage's name), and the step's CPU is also reported per label, so a
+benchmark shows where the time went, not only how much.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 
 __all__ = ["CpuMeter", "cpu_seconds"]
 
@@ -25,19 +27,26 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class CpuMeter:
-    """CPU seconds of `pids()` (asked again at the end, so processes started meanwhile count from 0)."""
+    """CPU seconds of `pids()` (pid -> label; asked again at the end, so processes started meanwhile
+    count from 0)."""
 
-    def __init__(self, pids: Callable[[], Iterable[int]]) -> None:
+    def __init__(self, pids: Callable[[], Mapping[int, str]]) -> None:
         self._pids = pids
         self._start: dict[int, float] = {}
+        self._labels: dict[int, str] = {}
+        self.by_label: dict[str, float] = {}
 
     def start(self) -> None:
-        self._start = {pid: s for pid in set(self._pids()) if (s := cpu_seconds(pid)) is not None}
+        self._labels = dict(self._pids())
+        self._start = {pid: s for pid in self._labels if (s := cpu_seconds(pid)) is not None}
 
     def stop(self) -> float:
-        total = 0.0
-        for pid in set(self._pids()) | set(self._start):
+        self._labels.update(self._pids())
+        by_label: dict[str, float] = {}
+        for pid in set(self._labels) | set(self._start):
             now = cpu_seconds(pid)
             if now is not None:
-                total += now - self._start.get(pid, 0.0)
-        return round(total, 3)
+                label = self._labels.get(pid, str(pid))
+                by_label[label] = by_label.get(label, 0.0) + now - self._start.get(pid, 0.0)
+        self.by_label = {k: round(v, 3) for k, v in sorted(by_label.items(), key=lambda kv: -kv[1])}
+        return round(sum(by_label.values()), 3)

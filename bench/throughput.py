@@ -149,6 +149,8 @@ def _cpu(result: dict[str, Any], meter: CpuMeter | None) -> None:
         return
     result["cpu_s"] = meter.stop()
     result["cpu_ms_per_msg"] = round(1000 * result["cpu_s"] / max(1, result["settled"]), 3)
+    result["cpu_ms_per_msg_by_process"] = {
+        label: round(1000 * s / max(1, result["settled"]), 3) for label, s in meter.by_label.items()}
 
 
 async def relay_step(url: str, n: int, rate: float, timeout: float, payload_bytes: int, label: str,
@@ -336,6 +338,11 @@ def render(results: dict[str, Any]) -> None:
     t.add_row("system / relay", "", "", "", "", _f(sat["ratio_system_over_relay"], 3), "",
               _f(sat.get("ratio_cpu_per_msg_system_over_relay"), 2))
     console.print(t)
+    for name in ("relay", "system"):
+        by_process = sat[name].get("cpu_ms_per_msg_by_process") or {}
+        if by_process:
+            console.print(f"  {name} CPU ms / msg by process: "
+                          + ", ".join(f"{label} {ms:.3f}" for label, ms in by_process.items()))
 
     t = Table(title="Latency at fixed offered rates (achieved = outcomes/s, first..last; ms = p50 / p99 / p99.9)")
     for col in ("offered /s", "relay achieved", "relay ms", "system achieved", "system ms",
@@ -375,6 +382,13 @@ def render(results: dict[str, Any]) -> None:
     console.print(t)
 
 
+def _read_first_line(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def machine() -> dict[str, Any]:
     def version(pkg: str) -> str | None:
         try:
@@ -394,6 +408,7 @@ def machine() -> dict[str, Any]:
                                 timeout=10).stdout.strip()
     return {
         "nproc": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)), "cpu_model": cpu,
+        "sched_autogroup": _read_first_line("/proc/sys/kernel/sched_autogroup_enabled"),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "platform": platform.platform(), "python": platform.python_version(), "ray": ray.__version__,
         "nats_py": version("nats-py"), "nats_server": server, "pydantic": version("pydantic"),
@@ -472,15 +487,20 @@ class Stack:
         relay_nats = self.nats_relay.pid if self.nats_relay else None
         system_nats = self.nats_system.pid if self.nats_system else None
 
-        def relay() -> list[int]:
-            return [p for p in (me, relay_nats, *(w.pid for w in self.workers)) if p]
+        def relay() -> dict[int, str]:
+            labelled = {me: "driver", relay_nats: "nats-server",
+                        **{w.pid: f"worker-{i}" for i, w in enumerate(self.workers, 1)}}
+            return {pid: label for pid, label in labelled.items() if pid}
 
-        def system() -> list[int]:
+        def system() -> dict[int, str]:
             assert self.cfg is not None
             supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=self.cfg.name)
             children = ray.get(supervisor.status.remote(), timeout=10).get("children", [])
-            pids = [c["pid"] for c in children if c.get("pid") and c.get("state") == "running"]
-            return [p for p in (me, system_nats, ray.get(supervisor.pid.remote(), timeout=10), *pids) if p]
+            labelled = {me: "driver", system_nats: "nats-server",
+                        ray.get(supervisor.pid.remote(), timeout=10): "supervisor",
+                        **{c["pid"]: c.get("id", str(c["pid"])) for c in children
+                           if c.get("pid") and c.get("state") == "running"}}
+            return {pid: label for pid, label in labelled.items() if pid}
 
         return CpuMeter(relay), CpuMeter(system)
 
@@ -562,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
             "relay": (f"{HOPS} worker processes, each a durable pull consumer on its own stream relay.in.<n> "
                       "(continuous pull: actors.pull.PullConsumer, batch 128), publish_async to the next stream "
                       "with Nats-Msg-Id, awaited acks, then ack; driver publishes with awaited acks (256 in flight), "
-                      "ordered push consumer on relay.out"),
+                      "ordered push consumer on relay.out; each worker in its own session, as each process of "
+                      "the system's tree is (supervision.own_session), so autogroup scheduling weighs them alike"),
             "path": "system: driver -> risk -> gateway (+ venue request/reply) -> allocator -> driver; rejected "
                     "orders (~10%) settle after risk; latency is placed..settled per order (all settled orders; "
                     "filled-only figures in JSON)",

@@ -205,6 +205,10 @@ class SupervisionConfig(_Strict):
     #: machine the stages then get a small share of the CPU and the order path queues behind the
     #: processes that feed it. 0 runs them at the same priority as everything else on the path.
     niceness: int = Field(0, ge=0, le=19)
+    #: Every process of the tree leads its own session, so the kernel's autogroup scheduling weighs each
+    #: one like the broker or a driver instead of lumping the whole tree (and Ray's daemons) into one
+    #: group (see supervision.scheduling). False leaves the processes in Ray's session.
+    own_session: bool = True
 
 
 class RiskLimits(_Strict):

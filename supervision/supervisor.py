@@ -54,6 +54,7 @@ from supervision.breaker_store import BreakerStore
 from supervision.decider import FailureKind, counts_against_intensity
 from supervision.health import Liveness
 from supervision.intensity import RestartIntensity
+from supervision.scheduling import own_session
 from supervision.spec import ChildKind, ChildSpec, NodeSpec, Restart, tree_spec
 from supervision.strategy import children_to_restart
 
@@ -137,6 +138,8 @@ class Supervisor:
     def __init__(self, cfg_json: str) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self.cfg = SystemConfig.model_validate_json(cfg_json)
+        if self.cfg.supervision.own_session:
+            own_session()
         self.cfg_json = cfg_json
         self.path = "root"
         self.children: dict[str, _Child] = {}

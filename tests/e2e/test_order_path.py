@@ -104,6 +104,15 @@ async def test_every_process_of_the_tree_runs_at_the_configured_niceness_not_ray
     assert niceness == dict.fromkeys(pids, cfg.supervision.niceness), "Ray's workers default to 15"
 
 
+async def test_every_process_of_the_tree_leads_its_own_session_not_rays(deployed):
+    cfg = deployed
+    supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+    children = (await supervisor.status.remote())["children"]
+    pids = {c["id"]: c["pid"] for c in children} | {"supervisor": await supervisor.pid.remote()}
+    sessions = {name: os.getsid(pid) for name, pid in pids.items()}
+    assert sessions == pids, "each process leads its own session (its own autogroup)"
+
+
 async def test_a_killed_stage_process_is_replaced_and_the_replacement_consumes(deployed):
     cfg = deployed
     supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
