@@ -43,10 +43,9 @@ class CpuMeter:
     def stop(self) -> float:
         self._labels.update(self._pids())
         by_label: dict[str, float] = {}
-        for pid in set(self._labels) | set(self._start):
+        for pid, label in self._labels.items():  # every pid measured at the start has a label
             now = cpu_seconds(pid)
             if now is not None:
-                label = self._labels.get(pid, str(pid))
                 by_label[label] = by_label.get(label, 0.0) + now - self._start.get(pid, 0.0)
         self.by_label = {k: round(v, 3) for k, v in sorted(by_label.items(), key=lambda kv: -kv[1])}
         return round(sum(by_label.values()), 3)
