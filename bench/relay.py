@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
+from nats.aio.msg import Msg  # noqa: E402
 from nats.js import JetStreamContext  # noqa: E402
 from nats.js.api import (  # noqa: E402
     AckPolicy,
@@ -47,7 +48,8 @@ from actors.pull import PullConsumer  # noqa: E402
 from cluster import event_loop  # noqa: E402
 from cluster.pacing import retrying, send_paced  # noqa: E402
 
-__all__ = ["HOPS", "OUT_SUBJECT", "RelayDriver", "ensure_relay_topology", "in_subject", "stream_name"]
+__all__ = ["HOPS", "OUT_SUBJECT", "Output", "RelayDriver", "Route", "consume", "ensure_relay_topology", "forward",
+           "in_subject", "new_stats", "stream_name", "worker_process"]
 
 HOPS = 3
 OUT_SUBJECT = "relay.out"
@@ -84,51 +86,103 @@ async def ensure_relay_topology(js: JetStreamContext, hops: int = HOPS, max_byte
 
 # ---- worker process -------------------------------------------------------------------------------
 
-async def run_worker(url: str, index: int, hops: int, ready: Path, batch: int, parent_pid: int) -> dict[str, int]:
-    nc = await nats.connect(url, name=f"relay-{index}", max_reconnect_attempts=-1, reconnect_time_wait=0.1)
-    js = nc.jetstream()
-    out = _next_subject(index, hops)
-    pull = PullConsumer(nc, stream_name(index), f"relay-{index}", batch=batch)
-    await pull.start()
+#: One message to publish: (subject, data, headers).
+Output = tuple[str, bytes, dict[str, str]]
+#: A worker's logic: a batch of input messages -> the messages to publish for them.
+Route = Callable[[list[Msg]], Awaitable[list[Output]]]
+
+
+def new_stats() -> dict[str, int]:
+    return {"relayed": 0, "batches": 0, "publish_failures": 0, "route_failures": 0, "redelivered": 0}
+
+
+@contextlib.asynccontextmanager
+async def worker_process(url: str, name: str, parent_pid: int) -> AsyncIterator[tuple[nats.NATS, asyncio.Event]]:
+    """A worker's connection and its stop event, set by SIGTERM / SIGINT or when the benchmark process
+    is gone without stopping us (do not linger); drains the connection at the end."""
+    nc = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    stats = {"relayed": 0, "batches": 0, "publish_failures": 0, "redelivered": 0}
-    ready.write_text(str(os.getpid()))
+
+    async def _orphaned() -> None:
+        while os.getppid() == parent_pid:
+            await asyncio.sleep(0.5)
+        stop.set()
+
+    watchdog = asyncio.create_task(_orphaned())
+    try:
+        yield nc, stop
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.drain(), 5)
+
+
+async def forward(js: JetStreamContext, msgs: list[Msg], outputs: list[Output], stats: dict[str, int],
+                  ack_all: bool = False) -> None:
+    """Publish `outputs` with `publish_async`, await every ack, and only then ack `msgs` (the last one
+    alone when the consumer acks all). On a failure nothing is acked: the inputs are nak'ed, come back
+    and are republished with the same message ids."""
+    try:
+        futures = [await js.publish_async(subject, data, headers=headers) for subject, data, headers in outputs]
+        if futures:
+            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+    except Exception:
+        stats["publish_failures"] += 1
+        for m in msgs:
+            with contextlib.suppress(Exception):
+                await m.nak(delay=0.1)
+        return
+    for m in msgs[-1:] if ack_all else msgs:
+        with contextlib.suppress(Exception):
+            await m.ack()
+    stats["relayed"] += len(msgs)
+    stats["batches"] += 1
+
+
+async def consume(js: JetStreamContext, pull: PullConsumer, batch: int, route: Route, stop: asyncio.Event,
+                  stats: dict[str, int], ack_all: bool = False) -> None:
+    """Take batches from `pull` (started) until `stop`, route and forward them; then stop `pull` and
+    nak what it still buffers."""
     try:
         while not stop.is_set():
-            if os.getppid() != parent_pid:  # the benchmark died without stopping us: do not linger
-                break
             msgs = await pull.next_batch(batch, timeout=0.5)
             if not msgs:
                 continue
+            stats["redelivered"] += sum(1 for m in msgs if m.metadata.num_delivered > 1)
             try:
-                futures = []
-                for m in msgs:
-                    rid = (m.headers or {}).get(RELAY_ID, "")
-                    if m.metadata.num_delivered > 1:
-                        stats["redelivered"] += 1
-                    futures.append(await js.publish_async(
-                        out, m.data, headers={MSG_ID: f"{rid}.{index}", RELAY_ID: rid}))
-                await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+                outputs = await route(msgs)
             except Exception:
-                stats["publish_failures"] += 1
-                for m in msgs:  # nothing acked: redelivered and republished with the same ids
+                stats["route_failures"] += 1
+                for m in msgs:
                     with contextlib.suppress(Exception):
                         await m.nak(delay=0.1)
                 continue
-            for m in msgs:
-                with contextlib.suppress(Exception):
-                    await m.ack()
-            stats["relayed"] += len(msgs)
-            stats["batches"] += 1
+            await forward(js, msgs, outputs, stats, ack_all)
     finally:
         for m in await pull.stop():
             with contextlib.suppress(Exception):
                 await m.nak()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(nc.drain(), 5)
+
+
+async def run_worker(url: str, index: int, hops: int, ready: Path, batch: int, parent_pid: int) -> dict[str, int]:
+    out = _next_subject(index, hops)
+
+    async def route(msgs: list[Msg]) -> list[Output]:
+        outputs = []
+        for m in msgs:
+            rid = (m.headers or {}).get(RELAY_ID, "")
+            outputs.append((out, m.data, {MSG_ID: f"{rid}.{index}", RELAY_ID: rid}))
+        return outputs
+
+    stats = new_stats()
+    async with worker_process(url, f"relay-{index}", parent_pid) as (nc, stop):
+        pull = PullConsumer(nc, stream_name(index), f"relay-{index}", batch=batch)
+        await pull.start()
+        ready.write_text(str(os.getpid()))
+        await consume(nc.jetstream(), pull, batch, route, stop, stats)
     return stats
 
 
@@ -149,7 +203,8 @@ def worker_main(argv: list[str] | None = None) -> int:
 # ---- driver (in the benchmark process) ------------------------------------------------------------
 
 class RelayDriver:
-    """Sends probes into relay.in.1 and records when each one comes out of relay.out.
+    """Sends probes into relay.in.1 (or `entry`) and records when each one comes out of relay.out
+    (or any `settle_on` subject).
 
     Mirrors `cluster.load.run_load` + `TradingClient`: awaited publish per message, at most
     `concurrency` in flight, paced at `rate`/s (0 = as fast as the broker takes them);
@@ -157,14 +212,24 @@ class RelayDriver:
     """
 
     def __init__(self, url: str, payload_bytes: int = 500, concurrency: int = 256,
-                 publish_timeout: float = PUBLISH_TIMEOUT_S) -> None:
+                 publish_timeout: float = PUBLISH_TIMEOUT_S, entry: str = in_subject(1),
+                 settle_on: tuple[str, ...] = (OUT_SUBJECT,), watch: tuple[str, ...] = (),
+                 headers: Callable[[int], dict[str, str]] | None = None) -> None:
+        """`entry`: where probes go in; a probe settles when it arrives on any `settle_on` subject;
+        `watch` subjects are consumed too (as a client that follows every event does) without settling
+        anything; `headers(i)` adds headers to probe i."""
         self.url = url
+        self.entry = entry
+        self.settle_on = settle_on
+        self.watch = watch
+        self.headers = headers
         self.payload_bytes = payload_bytes
         self.concurrency = concurrency
         self.publish_timeout = publish_timeout
         self.placed_at: dict[str, int] = {}
         self.settled_at: dict[str, int] = {}
         self.duplicated: set[str] = set()
+        self.watched = 0
         self._pending: set[str] = set()
         self._all_settled = asyncio.Event()
         self._on_settled: Callable[[int], None] | None = None
@@ -173,8 +238,13 @@ class RelayDriver:
     async def __aenter__(self) -> RelayDriver:
         self._nc = await nats.connect(self.url, name="relay-driver", max_reconnect_attempts=-1,
                                       reconnect_time_wait=0.1)
-        await self._nc.jetstream().subscribe(OUT_SUBJECT, cb=self._arrived, ordered_consumer=True,
-                                             deliver_policy=DeliverPolicy.NEW, idle_heartbeat=2.0)
+        js = self._nc.jetstream()
+        for subject in self.settle_on:
+            await js.subscribe(subject, cb=self._arrived, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW,
+                               idle_heartbeat=2.0)
+        for subject in self.watch:
+            await js.subscribe(subject, cb=self._watched, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW,
+                               idle_heartbeat=2.0)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -182,6 +252,9 @@ class RelayDriver:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.drain(), 5)
             self._nc = None
+
+    async def _watched(self, msg: nats.aio.msg.Msg) -> None:
+        self.watched += 1
 
     async def _arrived(self, msg: nats.aio.msg.Msg) -> None:
         rid = (msg.headers or {}).get(RELAY_ID)
@@ -222,8 +295,8 @@ class RelayDriver:
         async def _send(i: int, rid: str) -> None:
             data = self.payload(rid, i)
             self.placed_at.setdefault(rid, time.monotonic_ns())
-            await retrying(lambda: js.publish(in_subject(1), data, timeout=self.publish_timeout,
-                                              headers={MSG_ID: f"{rid}.0", RELAY_ID: rid}),
+            headers = {MSG_ID: f"{rid}.0", RELAY_ID: rid, **(self.headers(i) if self.headers else {})}
+            await retrying(lambda: js.publish(self.entry, data, timeout=self.publish_timeout, headers=headers),
                            timeout, (Exception,))
             if on_sent:
                 on_sent(1)

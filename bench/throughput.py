@@ -1,20 +1,22 @@
-"""Throughput and latency of the order path against a bare nats-py relay with the same shape, in one run.
+"""Throughput and latency of the order path against bare nats-py baselines, in one run.
 
     .venv/bin/python bench/throughput.py [--orders N] [--rates 250,500,1000,2000] [--duration S]
                                          [--backlog N] [--out bench/results/throughput.json] [--quick]
 
-Starts two nats-servers (one for the system, one for the relay: separate servers, separate stores),
-one shared Ray head, deploys the whole system (examples/local.yaml, venue mode fill_all) and three
-relay worker processes (bench/relay.py), then measures:
+Starts three nats-servers (system, relay, graph: separate servers, separate stores), one shared Ray
+head, deploys the whole system (examples/local.yaml, venue mode fill_all), the three relay worker
+processes (bench/relay.py: the order path's three stage hops, nothing else) and the graph model's
+five processes (bench/graph.py: every message the system moves per order, and nothing else done with
+them), then measures:
 
-1. saturation throughput (rate 0, as fast as the driver's publishes are acked) of the relay and of
-   the system, and the ratio system/relay;
-2. end-to-end latency p50/p99/p99.9 at fixed offered rates, relay and system side by side
+1. saturation throughput (rate 0, as fast as the driver's publishes are acked) of the relay, the
+   graph model and the system, with the ratios system/relay, graph/relay and system/graph;
+2. end-to-end latency p50/p99/p99.9 at fixed offered rates, the three side by side
    (a rate that cannot be sustained is reported with its achieved rate);
 3. backlog drain: risk replicas stopped, N orders stored, risk started again; drain rate vs the
    steady saturation rate.
 
-Both paths run with everything deployed (the idle one's background load is on the machine for both).
+All paths run with everything deployed (the idle ones' background load is on the machine for each).
 Every process started here is stopped on exit, also on failure or Ctrl-C / SIGTERM. Ray's and NATS's
 logs go under a temp dir (kept, and printed, on failure or with --keep-logs).
 """
@@ -34,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +45,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import ray  # noqa: E402
+from nats.js import JetStreamContext  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
+from bench.graph import ROLES, ensure_graph_topology, graph_driver  # noqa: E402
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
 from cluster import event_loop  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
@@ -66,6 +70,7 @@ from supervision.supervisor import SUPERVISOR_NAME  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 150)  # wide tables in logs too
 
+PATHS = ("relay", "graph", "system")
 SUSTAINED_FRACTION = 0.9  # a rate counts as sustained when >= 90% of it is achieved and nothing is lost
 WARMUP = 200
 
@@ -153,9 +158,10 @@ def _cpu(result: dict[str, Any], meter: CpuMeter | None) -> None:
         label: round(1000 * s / max(1, result["settled"]), 3) for label, s in meter.by_label.items()}
 
 
-async def relay_step(url: str, n: int, rate: float, timeout: float, payload_bytes: int, label: str,
+async def relay_step(make_driver: Callable[[], RelayDriver], n: int, rate: float, timeout: float, label: str,
                      offered: float | None = None, meter: CpuMeter | None = None) -> dict[str, Any]:
-    async with RelayDriver(url, payload_bytes=payload_bytes) as driver:
+    """One step of a bare nats-py baseline (the relay, or the graph model) through `make_driver()`."""
+    async with make_driver() as driver:
         with Bars(label, n) as bars:
             if meter is not None:
                 meter.start()
@@ -255,44 +261,67 @@ async def backlog_step(cfg: SystemConfig, n: int, timeout: float, seed: int) -> 
     }
 
 
-async def measure(cfg: SystemConfig, relay_url: str, args: argparse.Namespace, results: dict[str, Any],
-                  relay_cpu: CpuMeter | None = None, system_cpu: CpuMeter | None = None) -> None:
+def _compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
+    """a / b for a rate step: latency percentiles, achieved rate and CPU per message."""
+    out = {q: _ratio(a[f"latency_{q}_ms"], b[f"latency_{q}_ms"]) for q in ("p50", "p99", "p999")}
+    out["achieved"] = _ratio(a["achieved_per_s"], b["achieved_per_s"])
+    out["cpu_per_msg"] = _ratio(a.get("cpu_ms_per_msg"), b.get("cpu_ms_per_msg"))
+    return out
+
+
+async def measure(cfg: SystemConfig, relay_url: str, graph_url: str, args: argparse.Namespace,
+                  results: dict[str, Any], meters: dict[str, CpuMeter] | None = None) -> None:
     payload = args.payload_bytes
+    meters = meters or {}
+
+    def relay() -> RelayDriver:
+        return RelayDriver(relay_url, payload_bytes=payload)
+
+    def graph() -> RelayDriver:
+        return graph_driver(graph_url, payload_bytes=payload)
+
     console.rule("warm-up")
-    await relay_step(relay_url, WARMUP, 0, 60, payload, "relay  warm-up")
+    await relay_step(relay, WARMUP, 0, 60, "relay  warm-up")
+    await relay_step(graph, WARMUP, 0, 60, "graph  warm-up")
     await system_step(cfg, WARMUP, 0, 120, "system warm-up", seed=1)
 
     console.rule(f"saturation: {args.orders} messages as fast as they are taken")
-    relay_sat = await relay_step(relay_url, args.orders, 0, 300, payload, "relay ", meter=relay_cpu)
+    relay_sat = await relay_step(relay, args.orders, 0, 300, "relay ", meter=meters.get("relay"))
     console.log(f"relay  saturation: {relay_sat['throughput_per_s']:.0f} msg/s, p50 {relay_sat['latency_p50_ms']} ms")
-    sys_sat = await system_step(cfg, args.orders, 0, 600, "system", seed=2, meter=system_cpu)
+    graph_sat = await relay_step(graph, args.orders, 0, 300, "graph ", meter=meters.get("graph"))
+    console.log(f"graph  saturation: {graph_sat['throughput_per_s']:.0f} msg/s, p50 {graph_sat['latency_p50_ms']} ms")
+    sys_sat = await system_step(cfg, args.orders, 0, 600, "system", seed=2, meter=meters.get("system"))
     console.log(f"system saturation: {sys_sat['throughput_per_s']:.0f} orders/s, p50 {sys_sat['latency_p50_ms']} ms")
-    results["saturation"] = {
-        "relay": relay_sat, "system": sys_sat,
-        "ratio_system_over_relay": _ratio(sys_sat["throughput_per_s"], relay_sat["throughput_per_s"]),
-        "ratio_cpu_per_msg_system_over_relay": _ratio(sys_sat.get("cpu_ms_per_msg"), relay_sat.get("cpu_ms_per_msg")),
-    }
+    results["saturation"] = {"relay": relay_sat, "graph": graph_sat, "system": sys_sat}
+    for a, b in (("system", "relay"), ("graph", "relay"), ("system", "graph")):
+        results["saturation"][f"ratio_{a}_over_{b}"] = _ratio(results["saturation"][a]["throughput_per_s"],
+                                                             results["saturation"][b]["throughput_per_s"])
+        results["saturation"][f"ratio_cpu_per_msg_{a}_over_{b}"] = _ratio(
+            results["saturation"][a].get("cpu_ms_per_msg"), results["saturation"][b].get("cpu_ms_per_msg"))
 
     console.rule(f"fixed offered rates, {args.duration:g} s each")
     rows = []
     sys_rate = max(sys_sat["throughput_per_s"], 1.0)
     relay_rate = max(relay_sat["throughput_per_s"], 1.0)
+    graph_rate = max(graph_sat["throughput_per_s"], 1.0)
     for k, rate in enumerate(args.rates):
         n = max(1, round(rate * args.duration))
-        relay = await relay_step(relay_url, n, rate, 60 + 3 * n / relay_rate, payload, f"relay  {rate:g}/s",
-                                 offered=rate, meter=relay_cpu)
+        relay_row = await relay_step(relay, n, rate, 60 + 3 * n / relay_rate, f"relay  {rate:g}/s", offered=rate,
+                                     meter=meters.get("relay"))
+        graph_row = await relay_step(graph, n, rate, 60 + 3 * n / graph_rate, f"graph  {rate:g}/s", offered=rate,
+                                     meter=meters.get("graph"))
         system = await system_step(cfg, n, rate, 60 + 3 * n / sys_rate, f"system {rate:g}/s", seed=10 + k,
-                                   offered=rate, meter=system_cpu)
-        row = {"offered_per_s": rate, "orders": n, "relay": relay, "system": system, "ratio_system_over_relay": {
-            q: _ratio(system[f"latency_{q}_ms"], relay[f"latency_{q}_ms"]) for q in ("p50", "p99", "p999")}}
-        row["ratio_system_over_relay"]["achieved"] = _ratio(system["achieved_per_s"], relay["achieved_per_s"])
-        row["ratio_system_over_relay"]["cpu_per_msg"] = _ratio(system.get("cpu_ms_per_msg"),
-                                                               relay.get("cpu_ms_per_msg"))
-        rows.append(row)
-        console.log(f"{rate:g}/s: relay p99 {relay['latency_p99_ms']} ms "
-                    f"({'sustained' if relay['sustained'] else 'NOT sustained'}), system p99 "
-                    f"{system['latency_p99_ms']} ms ({'sustained' if system['sustained'] else 'NOT sustained'}, "
-                    f"{system['achieved_per_s']} /s achieved)")
+                                   offered=rate, meter=meters.get("system"))
+        rows.append({"offered_per_s": rate, "orders": n, "relay": relay_row, "graph": graph_row, "system": system,
+                     "ratio_system_over_relay": _compare(system, relay_row),
+                     "ratio_graph_over_relay": _compare(graph_row, relay_row),
+                     "ratio_system_over_graph": _compare(system, graph_row)})
+
+        def _said(d: dict[str, Any]) -> str:
+            return f"p99 {d['latency_p99_ms']} ms ({'sustained' if d['sustained'] else 'NOT sustained'}, " \
+                   f"{d['achieved_per_s']} /s achieved)"
+
+        console.log(f"{rate:g}/s: relay {_said(relay_row)}; graph {_said(graph_row)}; system {_said(system)}")
     results["rates"] = rows
 
     console.rule(f"backlog drain: {args.backlog} orders while the risk replicas are stopped")
@@ -326,37 +355,40 @@ def _lat(d: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> None:
     sat = results["saturation"]
-    t = Table(title=f"Saturation (rate 0): {HOPS} stage hops, end to end")
+    t = Table(title=f"Saturation (rate 0), end to end: relay = {HOPS} stage hops only; graph = every message the "
+                    "system moves per order, nothing else done with them")
     for col, just in (("path", "left"), ("sent", "right"), ("settled", "right"), ("lost", "right"),
                       ("dup", "right"), ("throughput /s", "right"), ("p50 / p99 / p99.9 ms", "right"),
                       ("CPU ms / msg", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for name in ("relay", "system"):
+    for name in PATHS:
         d = sat[name]
         t.add_row(name, _f(d["sent"]), _f(d["settled"]), _f(d["lost"]), _f(d["duplicated"]),
                   _f(d["throughput_per_s"], 0), _lat(d), _f(d.get("cpu_ms_per_msg"), 3))
-    t.add_row("system / relay", "", "", "", "", _f(sat["ratio_system_over_relay"], 3), "",
-              _f(sat.get("ratio_cpu_per_msg_system_over_relay"), 2))
+    for a, b in (("system", "relay"), ("graph", "relay"), ("system", "graph")):
+        t.add_row(f"{a} / {b}", "", "", "", "", _f(sat[f"ratio_{a}_over_{b}"], 3), "",
+                  _f(sat.get(f"ratio_cpu_per_msg_{a}_over_{b}"), 2))
     console.print(t)
-    for name in ("relay", "system"):
+    for name in PATHS:
         by_process = sat[name].get("cpu_ms_per_msg_by_process") or {}
         if by_process:
             console.print(f"  {name} CPU ms / msg by process: "
                           + ", ".join(f"{label} {ms:.3f}" for label, ms in by_process.items()))
 
     t = Table(title="Latency at fixed offered rates (achieved = outcomes/s, first..last; ms = p50 / p99 / p99.9)")
-    for col in ("offered /s", "relay achieved", "relay ms", "system achieved", "system ms",
-                "system/relay p50 / p99 / p99.9", "CPU ms/msg relay / system", "system"):
+    for col in ("offered /s", "relay achieved", "relay ms", "graph achieved", "graph ms", "system achieved",
+                "system ms", "system / graph p50 / p99 / p99.9", "CPU ms/msg relay / graph / system", "system"):
         t.add_column(col, justify="right")
     for row in results["rates"]:
-        r, s, q = row["relay"], row["system"], row["ratio_system_over_relay"]
+        r, g, s, q = row["relay"], row["graph"], row["system"], row["ratio_system_over_graph"]
         note = "sustained" if s["sustained"] else f"NOT sustained ({s['lost']} unsettled)" if s["lost"] \
             else "NOT sustained"
         relay_ach = _f(r["achieved_per_s"], 0) + ("" if r["sustained"] else " (not sustained)")
+        graph_ach = _f(g["achieved_per_s"], 0) + ("" if g["sustained"] else " (not sustained)")
         t.add_row(_f(row["offered_per_s"], 0) if isinstance(row["offered_per_s"], float) else _f(row["offered_per_s"]),
-                  relay_ach, _lat(r), _f(s["achieved_per_s"], 0), _lat(s),
+                  relay_ach, _lat(r), graph_ach, _lat(g), _f(s["achieved_per_s"], 0), _lat(s),
                   " / ".join(_f(q[k], 2) for k in ("p50", "p99", "p999")),
-                  f"{_f(r.get('cpu_ms_per_msg'), 3)} / {_f(s.get('cpu_ms_per_msg'), 3)}",
+                  " / ".join(_f(d.get("cpu_ms_per_msg"), 3) for d in (r, g, s)),
                   f"[green]{note}[/green]" if s["sustained"] else f"[red]{note}[/red]")
     console.print(t)
 
@@ -417,6 +449,20 @@ def machine() -> dict[str, Any]:
 
 # ---- processes ------------------------------------------------------------------------------------
 
+def _bootstrap(url: str, topology: Callable[[JetStreamContext], Awaitable[None]]) -> None:
+    """Create a baseline's streams and consumers on its nats-server."""
+    async def _run() -> None:
+        import nats
+
+        nc = await nats.connect(url, name="bench-bootstrap")
+        try:
+            await topology(nc.jetstream())
+        finally:
+            await nc.close()
+
+    event_loop.run(_run())
+
+
 class Stack:
     """Everything this benchmark starts; `close()` stops all of it and tolerates partial starts."""
 
@@ -426,17 +472,21 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.nats_system: NatsServer | None = None
         self.nats_relay: NatsServer | None = None
+        self.nats_graph: NatsServer | None = None
         self.head: RayHead | None = None
         self.cfg: SystemConfig | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.graph_workers: list[subprocess.Popen[bytes]] = []
         self.ray_temp: Path | None = None
 
-    def start_nats(self) -> tuple[str, str]:
+    def start_nats(self) -> tuple[str, str, str]:
         self.nats_system = NatsServer(self.base / "nats-system", log_file=self.logs / "nats-system.log")
         self.nats_system.start()
         self.nats_relay = NatsServer(self.base / "nats-relay", log_file=self.logs / "nats-relay.log")
         self.nats_relay.start()
-        return self.nats_system.url, self.nats_relay.url
+        self.nats_graph = NatsServer(self.base / "nats-graph", log_file=self.logs / "nats-graph.log")
+        self.nats_graph.start()
+        return self.nats_system.url, self.nats_relay.url, self.nats_graph.url
 
     def start_ray(self, namespace: str) -> None:
         self.head = RayHead(self.logs / "ray-head.log", num_cpus=4)
@@ -453,43 +503,53 @@ class Stack:
         return deploy(cfg)
 
     def start_relay(self, url: str, batch: int, timeout: float = 30.0) -> None:
-        async def _topology() -> None:
-            import nats
-
-            nc = await nats.connect(url, name="relay-bootstrap")
-            try:
-                await ensure_relay_topology(nc.jetstream(), HOPS)
-            finally:
-                await nc.close()
-
-        event_loop.run(_topology())
-        ready = []
+        _bootstrap(url, lambda js: ensure_relay_topology(js, HOPS))
         for index in range(1, HOPS + 1):
-            flag = self.base / f"relay-{index}.ready"
-            ready.append(flag)
-            with open(self.logs / f"relay-{index}.log", "ab") as log:
-                self.workers.append(subprocess.Popen(
-                    [sys.executable, "-m", "bench.relay", "--url", url, "--index", str(index), "--hops", str(HOPS),
-                     "--batch", str(batch), "--ready", str(flag), "--parent-pid", str(os.getpid())],
-                    cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True))
+            self._spawn(self.workers, f"relay-{index}", ["bench.relay", "--url", url, "--index", str(index),
+                                                          "--hops", str(HOPS), "--batch", str(batch)])
+        self._await_ready(self.workers, [f"relay-{i}" for i in range(1, HOPS + 1)], timeout)
+
+    def start_graph(self, url: str, batch: int, timeout: float = 30.0) -> None:
+        _bootstrap(url, ensure_graph_topology)
+        for role in ROLES:
+            self._spawn(self.graph_workers, f"graph-{role}", ["bench.graph", "--url", url, "--role", role,
+                                                              "--batch", str(batch)])
+        self._await_ready(self.graph_workers, [f"graph-{role}" for role in ROLES], timeout)
+
+    def _spawn(self, into: list[subprocess.Popen[bytes]], name: str, module_args: list[str]) -> None:
+        """A worker process in its own session, as each process of the system's tree is
+        (supervision.own_session), so autogroup scheduling weighs them alike."""
+        with open(self.logs / f"{name}.log", "ab") as log:
+            into.append(subprocess.Popen(
+                [sys.executable, "-m", *module_args, "--ready", str(self.base / f"{name}.ready"),
+                 "--parent-pid", str(os.getpid())],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True))
+
+    def _await_ready(self, procs: list[subprocess.Popen[bytes]], names: list[str], timeout: float) -> None:
+        flags = [self.base / f"{name}.ready" for name in names]
         deadline = time.monotonic() + timeout
-        while not all(f.exists() for f in ready):
-            dead = [p for p in self.workers if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                raise RuntimeError(f"relay workers did not start; see {self.logs}/relay-*.log")
+        while not all(f.exists() for f in flags):
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError(f"worker processes {', '.join(names)} did not start; see {self.logs}")
             time.sleep(0.05)
 
-    def cpu_meters(self) -> tuple[CpuMeter, CpuMeter]:
+    def cpu_meters(self) -> dict[str, CpuMeter]:
         """CPU of each path's processes: this process (its driver) and its nats-server; the relay's
-        worker processes; the system's supervised children and their supervisor (spares and standbys,
-        idle, are left out)."""
+        and the graph model's worker processes; the system's supervised children and their supervisor
+        (spares and standbys, idle, are left out)."""
         me = os.getpid()
         relay_nats = self.nats_relay.pid if self.nats_relay else None
+        graph_nats = self.nats_graph.pid if self.nats_graph else None
         system_nats = self.nats_system.pid if self.nats_system else None
 
         def relay() -> dict[int, str]:
             labelled = {me: "driver", relay_nats: "nats-server",
                         **{w.pid: f"worker-{i}" for i, w in enumerate(self.workers, 1)}}
+            return {pid: label for pid, label in labelled.items() if pid}
+
+        def graph() -> dict[int, str]:
+            labelled = {me: "driver", graph_nats: "nats-server",
+                        **{w.pid: role for role, w in zip(ROLES, self.graph_workers, strict=False)}}
             return {pid: label for pid, label in labelled.items() if pid}
 
         def system() -> dict[int, str]:
@@ -502,7 +562,7 @@ class Stack:
                            if c.get("pid") and c.get("state") == "running"}}
             return {pid: label for pid, label in labelled.items() if pid}
 
-        return CpuMeter(relay), CpuMeter(system)
+        return {"relay": CpuMeter(relay), "graph": CpuMeter(graph), "system": CpuMeter(system)}
 
     def close(self) -> list[str]:
         problems: list[str] = []
@@ -513,20 +573,21 @@ class Stack:
             except Exception as exc:
                 problems.append(f"{what}: {exc!r}")
 
-        for proc in self.workers:
-            step("relay worker", lambda p=proc: p.send_signal(signal.SIGTERM) if p.poll() is None else None)
-        for proc in self.workers:
+        workers = self.workers + self.graph_workers
+        for proc in workers:
+            step("worker", lambda p=proc: p.send_signal(signal.SIGTERM) if p.poll() is None else None)
+        for proc in workers:
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                step("relay worker kill", proc.kill)
-                step("relay worker wait", lambda p=proc: p.wait(timeout=5))
+                step("worker kill", proc.kill)
+                step("worker wait", lambda p=proc: p.wait(timeout=5))
         if self.cfg is not None and ray.is_initialized():
             step("teardown", lambda: teardown(self.cfg, timeout=30))  # type: ignore[arg-type]
         step("ray.shutdown", ray.shutdown)
         if self.head is not None:
             step("ray head", self.head.stop)
-        for server in (self.nats_relay, self.nats_system):
+        for server in (self.nats_graph, self.nats_relay, self.nats_system):
             if server is not None:
                 step("nats-server", server.stop)
         return problems
@@ -574,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
                        "backlog": args.backlog, "quick": args.quick, "warmup": WARMUP,
                        "payload_bytes": args.payload_bytes, "order_received_envelope_bytes": order_bytes},
         "setup": {
-            "nats": "two nats-servers on loopback: one for the system, one for the relay (separate stores)",
-            "ray": "one Ray head (num_cpus=4) shared; the relay does not use Ray",
+            "nats": "three nats-servers on loopback: system, relay, graph (separate stores)",
+            "ray": "one Ray head (num_cpus=4) shared; the relay and the graph model do not use Ray",
             "system": {"config": args.config, "name": cfg.name, "partitions": cfg.partitions,
                        "venue_mode": "fill_all", "risk_replicas": cfg.stages.risk.replicas,
                        "allocator_replicas": cfg.stages.allocator.replicas, "batch": cfg.stages.risk.delivery.batch},
@@ -584,6 +645,10 @@ def main(argv: list[str] | None = None) -> int:
                       "with Nats-Msg-Id, awaited acks, then ack; driver publishes with awaited acks (256 in flight), "
                       "ordered push consumer on relay.out; each worker in its own session, as each process of "
                       "the system's tree is (supervision.own_session), so autogroup scheduling weighs them alike"),
+            "graph": ("bench/graph.py: the system's message graph per order with fill_all (7 stored messages, 12 "
+                      "JetStream deliveries, a core request/reply), one process per role (risk, gateway, venue, "
+                      "allocator, positions), one durable per stage, the relay's worker loop and stream settings; "
+                      "no decoding, dedupe, applied log, domain logic, partitions, replicas, Ray or supervision"),
             "path": "system: driver -> risk -> gateway (+ venue request/reply) -> allocator -> driver; rejected "
                     "orders (~10%) settle after risk; latency is placed..settled per order (all settled orders; "
                     "filled-only figures in JSON)",
@@ -597,22 +662,23 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         nonlocal cfg
         with console.status("starting two nats-servers and a Ray head ..."):
-            system_url, relay_url = stack.start_nats()
+            system_url, relay_url, graph_url = stack.start_nats()
             stack.start_ray(cfg.name)
             signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init may install its own
         cfg = cfg.with_nats_url(system_url)
-        with console.status("deploying the system and starting the relay workers ..."):
+        with console.status("deploying the system and starting the relay's and the graph model's workers ..."):
             tree = stack.deploy(cfg)
             stack.start_relay(relay_url, batch=cfg.stages.risk.delivery.batch)
+            stack.start_graph(graph_url, batch=cfg.stages.risk.delivery.batch)
         results["setup"]["children"] = [c["id"] for c in tree.get("children", [])]
         started = time.monotonic()
-        event_loop.run(measure(cfg, relay_url, args, results, *stack.cpu_meters()))
+        event_loop.run(measure(cfg, relay_url, graph_url, args, results, stack.cpu_meters()))
         results["measure_s"] = round(time.monotonic() - started, 1)
         render(results)
         write_results(console, results, args.out)
 
     return run_guarded(console, stack, base, args.keep_logs, body,
-                       'stopping relay workers, the system, Ray and the nats-servers ...')
+                       'stopping the relay and graph workers, the system, Ray and the nats-servers ...')
 
 
 if __name__ == "__main__":
