@@ -15,11 +15,31 @@ from rich.console import Console
 from cluster.config import SystemConfig, VenueMode, load_config
 from cluster.event_loop import uses_uvloop
 
-__all__ = ["Closable", "bench_config", "raise_interrupt", "run_guarded", "write_results"]
+__all__ = ["Closable", "bench_config", "fmt", "fmt_latency", "raise_interrupt", "ratio", "run_guarded",
+           "write_results"]
 
 
 class Closable(Protocol):
     def close(self) -> list[str]: ...
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b to 3 places; None when either is missing or b is 0."""
+    return round(a / b, 3) if a is not None and b not in (None, 0) else None
+
+
+def fmt(value: Any, nd: int = 1, suffix: str = "") -> str:
+    """A figure for a table: '-' when missing, thousands separated, floats to `nd` places."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{nd}f}{suffix}"
+    return f"{value:,}{suffix}"
+
+
+def fmt_latency(d: dict[str, Any]) -> str:
+    """'p50 / p99 / p99.9' of a step's latency figures, in ms."""
+    return " / ".join(fmt(d.get(f"latency_{q}_ms"), 1) for q in ("p50", "p99", "p999"))
 
 
 def raise_interrupt(signum: int, frame: Any) -> None:

@@ -48,8 +48,8 @@ from actors.pull import PullConsumer  # noqa: E402
 from cluster import event_loop  # noqa: E402
 from cluster.pacing import retrying, send_paced  # noqa: E402
 
-__all__ = ["HOPS", "OUT_SUBJECT", "Output", "RelayDriver", "Route", "consume", "ensure_relay_topology", "forward",
-           "in_subject", "new_stats", "stream_name", "worker_process"]
+__all__ = ["HOPS", "OUT_SUBJECT", "Output", "RelayDriver", "Route", "add_durable", "add_stream", "consume",
+           "ensure_relay_topology", "forward", "in_subject", "new_stats", "relay_id", "stream_name", "worker_process"]
 
 HOPS = 3
 OUT_SUBJECT = "relay.out"
@@ -71,17 +71,32 @@ def _next_subject(index: int, hops: int) -> str:
     return in_subject(index + 1) if index < hops else OUT_SUBJECT
 
 
-async def ensure_relay_topology(js: JetStreamContext, hops: int = HOPS, max_bytes: int = 512 * 2**20) -> None:
+STREAM_MAX_BYTES = 512 * 2**20
+
+
+async def add_stream(js: JetStreamContext, name: str, subject: str, max_bytes: int = STREAM_MAX_BYTES) -> None:
+    """A baseline's stream, with the settings the system's streams use (file storage, limits retention,
+    the 2-minute duplicate window)."""
+    await js.add_stream(StreamConfig(
+        name=name, subjects=[subject], retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
+        num_replicas=1, max_bytes=max_bytes, discard=DiscardPolicy.NEW, duplicate_window=120.0))
+
+
+async def add_durable(js: JetStreamContext, stream: str, durable: str, subject: str, ack_all: bool = False) -> None:
+    """A baseline's durable pull consumer, with the settings the system's stages use."""
+    await js.add_consumer(stream, ConsumerConfig(
+        durable_name=durable, deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.ALL if ack_all else AckPolicy.EXPLICIT, ack_wait=5.0, max_deliver=5,
+        max_ack_pending=1000, filter_subject=subject, max_waiting=64))
+
+
+async def ensure_relay_topology(js: JetStreamContext, hops: int = HOPS, max_bytes: int = STREAM_MAX_BYTES) -> None:
     """Streams relay.in.1..hops and relay.out, and a durable pull consumer on each relay.in stream."""
     streams = [(stream_name(i), in_subject(i)) for i in range(1, hops + 1)] + [(OUT_STREAM, OUT_SUBJECT)]
     for name, subject in streams:
-        await js.add_stream(StreamConfig(
-            name=name, subjects=[subject], retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-            num_replicas=1, max_bytes=max_bytes, discard=DiscardPolicy.NEW, duplicate_window=120.0))
+        await add_stream(js, name, subject, max_bytes)
     for i in range(1, hops + 1):
-        await js.add_consumer(stream_name(i), ConsumerConfig(
-            durable_name=f"relay-{i}", deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=5.0, max_deliver=5, max_ack_pending=1000, filter_subject=in_subject(i), max_waiting=64))
+        await add_durable(js, stream_name(i), f"relay-{i}", in_subject(i))
 
 
 # ---- worker process -------------------------------------------------------------------------------
@@ -90,6 +105,18 @@ async def ensure_relay_topology(js: JetStreamContext, hops: int = HOPS, max_byte
 Output = tuple[str, bytes, dict[str, str]]
 #: A worker's logic: a batch of input messages -> the messages to publish for them.
 Route = Callable[[list[Msg]], Awaitable[list[Output]]]
+
+
+def relay_id(m: Msg) -> str:
+    """The probe a message carries (its Relay-Id header)."""
+    return (m.headers or {}).get(RELAY_ID, "")
+
+
+async def _nak_all(msgs: list[Msg]) -> None:
+    """Nothing of the batch is acked: the broker redelivers it (republished with the same ids)."""
+    for m in msgs:
+        with contextlib.suppress(Exception):
+            await m.nak(delay=0.1)
 
 
 def new_stats() -> dict[str, int]:
@@ -131,9 +158,7 @@ async def forward(js: JetStreamContext, msgs: list[Msg], outputs: list[Output], 
             await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
     except Exception:
         stats["publish_failures"] += 1
-        for m in msgs:
-            with contextlib.suppress(Exception):
-                await m.nak(delay=0.1)
+        await _nak_all(msgs)
         return
     for m in msgs[-1:] if ack_all else msgs:
         with contextlib.suppress(Exception):
@@ -156,9 +181,7 @@ async def consume(js: JetStreamContext, pull: PullConsumer, batch: int, route: R
                 outputs = await route(msgs)
             except Exception:
                 stats["route_failures"] += 1
-                for m in msgs:
-                    with contextlib.suppress(Exception):
-                        await m.nak(delay=0.1)
+                await _nak_all(msgs)
                 continue
             await forward(js, msgs, outputs, stats, ack_all)
     finally:
@@ -173,7 +196,7 @@ async def run_worker(url: str, index: int, hops: int, ready: Path, batch: int, p
     async def route(msgs: list[Msg]) -> list[Output]:
         outputs = []
         for m in msgs:
-            rid = (m.headers or {}).get(RELAY_ID, "")
+            rid = relay_id(m)
             outputs.append((out, m.data, {MSG_ID: f"{rid}.{index}", RELAY_ID: rid}))
         return outputs
 

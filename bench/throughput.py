@@ -50,9 +50,17 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_config,
+    fmt,
+    fmt_latency,
+    raise_interrupt,
+    ratio,
+    run_guarded,
+    write_results,
+)
 from bench.cpu import CpuMeter  # noqa: E402
-from bench.graph import ROLES, ensure_graph_topology, graph_driver  # noqa: E402
+from bench.graph import FULL, ROLES, Shape, ensure_graph_topology, graph_driver  # noqa: E402
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
 from cluster import event_loop  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
@@ -115,10 +123,6 @@ def figures(ids: list[str], placed: dict[str, int], settled: dict[str, int], sta
 
 def _r(value: float | None, nd: int = 2) -> float | None:
     return None if value is None else round(value, nd)
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b not in (None, 0) else None
 
 
 # ---- progress -------------------------------------------------------------------------------------
@@ -263,9 +267,9 @@ async def backlog_step(cfg: SystemConfig, n: int, timeout: float, seed: int) -> 
 
 def _compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
     """a / b for a rate step: latency percentiles, achieved rate and CPU per message."""
-    out = {q: _ratio(a[f"latency_{q}_ms"], b[f"latency_{q}_ms"]) for q in ("p50", "p99", "p999")}
-    out["achieved"] = _ratio(a["achieved_per_s"], b["achieved_per_s"])
-    out["cpu_per_msg"] = _ratio(a.get("cpu_ms_per_msg"), b.get("cpu_ms_per_msg"))
+    out = {q: ratio(a[f"latency_{q}_ms"], b[f"latency_{q}_ms"]) for q in ("p50", "p99", "p999")}
+    out["achieved"] = ratio(a["achieved_per_s"], b["achieved_per_s"])
+    out["cpu_per_msg"] = ratio(a.get("cpu_ms_per_msg"), b.get("cpu_ms_per_msg"))
     return out
 
 
@@ -294,9 +298,9 @@ async def measure(cfg: SystemConfig, relay_url: str, graph_url: str, args: argpa
     console.log(f"system saturation: {sys_sat['throughput_per_s']:.0f} orders/s, p50 {sys_sat['latency_p50_ms']} ms")
     results["saturation"] = {"relay": relay_sat, "graph": graph_sat, "system": sys_sat}
     for a, b in (("system", "relay"), ("graph", "relay"), ("system", "graph")):
-        results["saturation"][f"ratio_{a}_over_{b}"] = _ratio(results["saturation"][a]["throughput_per_s"],
+        results["saturation"][f"ratio_{a}_over_{b}"] = ratio(results["saturation"][a]["throughput_per_s"],
                                                              results["saturation"][b]["throughput_per_s"])
-        results["saturation"][f"ratio_cpu_per_msg_{a}_over_{b}"] = _ratio(
+        results["saturation"][f"ratio_cpu_per_msg_{a}_over_{b}"] = ratio(
             results["saturation"][a].get("cpu_ms_per_msg"), results["saturation"][b].get("cpu_ms_per_msg"))
 
     console.rule(f"fixed offered rates, {args.duration:g} s each")
@@ -327,31 +331,19 @@ async def measure(cfg: SystemConfig, relay_url: str, graph_url: str, args: argpa
     console.rule(f"backlog drain: {args.backlog} orders while the risk replicas are stopped")
     backlog = await backlog_step(cfg, args.backlog, 60 + 5 * args.backlog / sys_rate, seed=99)
     backlog["steady_saturation_per_s"] = sys_sat["throughput_per_s"]
-    backlog["ratio_drain_over_saturation"] = _ratio(backlog["drain_rate_per_s"], sys_sat["throughput_per_s"])
-    backlog["ratio_consuming_drain_over_saturation"] = _ratio(backlog["drain_rate_consuming_per_s"],
+    backlog["ratio_drain_over_saturation"] = ratio(backlog["drain_rate_per_s"], sys_sat["throughput_per_s"])
+    backlog["ratio_consuming_drain_over_saturation"] = ratio(backlog["drain_rate_consuming_per_s"],
                                                               sys_sat["throughput_per_s"])
     # Under continuous overload the system delivers its achieved rate at the highest offered rate: the
     # steady rate a backlog competes with (the saturation step is one burst on a fresh system).
     overloaded = [r["system"]["achieved_per_s"] for r in results.get("rates", []) if not r["system"]["sustained"]]
     backlog["steady_overload_per_s"] = max(overloaded) if overloaded else None
-    backlog["ratio_consuming_drain_over_overload"] = _ratio(backlog["drain_rate_consuming_per_s"],
+    backlog["ratio_consuming_drain_over_overload"] = ratio(backlog["drain_rate_consuming_per_s"],
                                                             backlog["steady_overload_per_s"])
     results["backlog"] = backlog
 
 
 # ---- output ---------------------------------------------------------------------------------------
-
-def _f(value: Any, nd: int = 1, suffix: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{nd}f}{suffix}"
-    return f"{value:,}{suffix}"
-
-
-def _lat(d: dict[str, Any]) -> str:
-    return " / ".join(_f(d.get(f"latency_{q}_ms"), 1) for q in ("p50", "p99", "p999"))
-
 
 def render(results: dict[str, Any]) -> None:
     sat = results["saturation"]
@@ -363,11 +355,11 @@ def render(results: dict[str, Any]) -> None:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for name in PATHS:
         d = sat[name]
-        t.add_row(name, _f(d["sent"]), _f(d["settled"]), _f(d["lost"]), _f(d["duplicated"]),
-                  _f(d["throughput_per_s"], 0), _lat(d), _f(d.get("cpu_ms_per_msg"), 3))
+        t.add_row(name, fmt(d["sent"]), fmt(d["settled"]), fmt(d["lost"]), fmt(d["duplicated"]),
+                  fmt(d["throughput_per_s"], 0), fmt_latency(d), fmt(d.get("cpu_ms_per_msg"), 3))
     for a, b in (("system", "relay"), ("graph", "relay"), ("system", "graph")):
-        t.add_row(f"{a} / {b}", "", "", "", "", _f(sat[f"ratio_{a}_over_{b}"], 3), "",
-                  _f(sat.get(f"ratio_cpu_per_msg_{a}_over_{b}"), 2))
+        t.add_row(f"{a} / {b}", "", "", "", "", fmt(sat[f"ratio_{a}_over_{b}"], 3), "",
+                  fmt(sat.get(f"ratio_cpu_per_msg_{a}_over_{b}"), 2))
     console.print(t)
     for name in PATHS:
         by_process = sat[name].get("cpu_ms_per_msg_by_process") or {}
@@ -383,12 +375,12 @@ def render(results: dict[str, Any]) -> None:
         r, g, s, q = row["relay"], row["graph"], row["system"], row["ratio_system_over_graph"]
         note = "sustained" if s["sustained"] else f"NOT sustained ({s['lost']} unsettled)" if s["lost"] \
             else "NOT sustained"
-        relay_ach = _f(r["achieved_per_s"], 0) + ("" if r["sustained"] else " (not sustained)")
-        graph_ach = _f(g["achieved_per_s"], 0) + ("" if g["sustained"] else " (not sustained)")
-        t.add_row(_f(row["offered_per_s"], 0) if isinstance(row["offered_per_s"], float) else _f(row["offered_per_s"]),
-                  relay_ach, _lat(r), graph_ach, _lat(g), _f(s["achieved_per_s"], 0), _lat(s),
-                  " / ".join(_f(q[k], 2) for k in ("p50", "p99", "p999")),
-                  " / ".join(_f(d.get("cpu_ms_per_msg"), 3) for d in (r, g, s)),
+        relay_ach = fmt(r["achieved_per_s"], 0) + ("" if r["sustained"] else " (not sustained)")
+        graph_ach = fmt(g["achieved_per_s"], 0) + ("" if g["sustained"] else " (not sustained)")
+        t.add_row(fmt(row["offered_per_s"], 0),
+                  relay_ach, fmt_latency(r), graph_ach, fmt_latency(g), fmt(s["achieved_per_s"], 0), fmt_latency(s),
+                  " / ".join(fmt(q[k], 2) for k in ("p50", "p99", "p999")),
+                  " / ".join(fmt(d.get("cpu_ms_per_msg"), 3) for d in (r, g, s)),
                   f"[green]{note}[/green]" if s["sustained"] else f"[red]{note}[/red]")
     console.print(t)
 
@@ -397,18 +389,18 @@ def render(results: dict[str, Any]) -> None:
     t.add_column("measure")
     t.add_column("value", justify="right")
     for label, value in (
-        ("orders stored while stopped", _f(b["stored_while_stopped"])),
+        ("orders stored while stopped", fmt(b["stored_while_stopped"])),
         ("settled / lost / duplicated", f"{b['settled']:,} / {b['lost']:,} / {b['duplicated']:,}"),
-        ("start_children('risk-') took", _f(b["start_children_s"], 2, " s")),
-        ("first outcome after start", _f(b["first_settled_after_start_s"], 2, " s")),
-        ("drain time (start .. last outcome)", _f(b["drain_s"], 2, " s")),
-        ("drain rate incl. restart", _f(b["drain_rate_per_s"], 0, " /s")),
-        ("drain rate once consuming", _f(b["drain_rate_consuming_per_s"], 0, " /s")),
-        ("steady saturation rate", _f(b["steady_saturation_per_s"], 0, " /s")),
-        ("drain / saturation (incl. restart)", _f(b["ratio_drain_over_saturation"], 3)),
-        ("drain / saturation (once consuming)", _f(b["ratio_consuming_drain_over_saturation"], 3)),
-        ("steady rate under overload (best achieved, not sustained)", _f(b.get("steady_overload_per_s"), 0, " /s")),
-        ("drain / steady rate under overload", _f(b.get("ratio_consuming_drain_over_overload"), 3)),
+        ("start_children('risk-') took", fmt(b["start_children_s"], 2, " s")),
+        ("first outcome after start", fmt(b["first_settled_after_start_s"], 2, " s")),
+        ("drain time (start .. last outcome)", fmt(b["drain_s"], 2, " s")),
+        ("drain rate incl. restart", fmt(b["drain_rate_per_s"], 0, " /s")),
+        ("drain rate once consuming", fmt(b["drain_rate_consuming_per_s"], 0, " /s")),
+        ("steady saturation rate", fmt(b["steady_saturation_per_s"], 0, " /s")),
+        ("drain / saturation (incl. restart)", fmt(b["ratio_drain_over_saturation"], 3)),
+        ("drain / saturation (once consuming)", fmt(b["ratio_consuming_drain_over_saturation"], 3)),
+        ("steady rate under overload (best achieved, not sustained)", fmt(b.get("steady_overload_per_s"), 0, " /s")),
+        ("drain / steady rate under overload", fmt(b.get("ratio_consuming_drain_over_overload"), 3)),
     ):
         t.add_row(label, value)
     console.print(t)
@@ -463,6 +455,25 @@ def _bootstrap(url: str, topology: Callable[[JetStreamContext], Awaitable[None]]
     event_loop.run(_run())
 
 
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> list[str]:
+    """SIGTERM every worker process, then wait for each (killing one that does not stop in 5 s)."""
+    problems: list[str] = []
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            problems.append(f"worker {proc.pid} did not stop on SIGTERM: killed")
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+    procs.clear()
+    return problems
+
+
 class Stack:
     """Everything this benchmark starts; `close()` stops all of it and tolerates partial starts."""
 
@@ -509,11 +520,11 @@ class Stack:
                                                           "--hops", str(HOPS), "--batch", str(batch)])
         self._await_ready(self.workers, [f"relay-{i}" for i in range(1, HOPS + 1)], timeout)
 
-    def start_graph(self, url: str, batch: int, timeout: float = 30.0) -> None:
+    def start_graph(self, url: str, batch: int, timeout: float = 30.0, shape: Shape = FULL) -> None:
         _bootstrap(url, ensure_graph_topology)
         for role in ROLES:
             self._spawn(self.graph_workers, f"graph-{role}", ["bench.graph", "--url", url, "--role", role,
-                                                              "--batch", str(batch)])
+                                                              "--batch", str(batch), "--shape", shape.name])
         self._await_ready(self.graph_workers, [f"graph-{role}" for role in ROLES], timeout)
 
     def _spawn(self, into: list[subprocess.Popen[bytes]], name: str, module_args: list[str]) -> None:
@@ -573,15 +584,7 @@ class Stack:
             except Exception as exc:
                 problems.append(f"{what}: {exc!r}")
 
-        workers = self.workers + self.graph_workers
-        for proc in workers:
-            step("worker", lambda p=proc: p.send_signal(signal.SIGTERM) if p.poll() is None else None)
-        for proc in workers:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                step("worker kill", proc.kill)
-                step("worker wait", lambda p=proc: p.wait(timeout=5))
+        problems += stop_workers(self.workers + self.graph_workers)
         if self.cfg is not None and ray.is_initialized():
             step("teardown", lambda: teardown(self.cfg, timeout=30))  # type: ignore[arg-type]
         step("ray.shutdown", ray.shutdown)
@@ -645,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
                       "with Nats-Msg-Id, awaited acks, then ack; driver publishes with awaited acks (256 in flight), "
                       "ordered push consumer on relay.out; each worker in its own session, as each process of "
                       "the system's tree is (supervision.own_session), so autogroup scheduling weighs them alike"),
-            "graph": ("bench/graph.py: the system's message graph per order with fill_all (7 stored messages, 12 "
+            "graph": ("bench/graph.py: the system's message graph per order with fill_all (7 stored messages, 11 "
                       "JetStream deliveries, a core request/reply), one process per role (risk, gateway, venue, "
                       "allocator, positions), one durable per stage, the relay's worker loop and stream settings; "
                       "no decoding, dedupe, applied log, domain logic, partitions, replicas, Ray or supervision"),
