@@ -17,8 +17,9 @@ JetStream settings and the same worker loop as the relay, and does nothing else 
 Per filled order that is 7 stored messages (relay: 4), 11 JetStream deliveries (relay: 4), and a core
 request/reply. What the system adds on top is left out: envelope decoding and validation, dedupe and
 the applied log, domain logic, one consumer per partition, replicas, Ray and supervision. So the
-model's throughput is an upper bound for any implementation of this graph in nats-py on this machine,
-and `system / graph` is the share of it the system's own code costs.
+model's throughput bounds what an implementation of this graph can reach on the machine with the same
+nats-py worker loop and stream settings, and `system / graph` is the share of it the system's own code
+leaves. `Shape` changes the flow as a change to the design would (bench/shapes.py measures the shapes).
 
 Each role is its own OS process (`python -m bench.graph --role R ...`), in its own session, as the
 relay workers and the system's processes are; risk runs both of its consumers in one process.
