@@ -54,12 +54,11 @@ class ShapesStack(Stack):
 
     def fresh_graph(self, shape: Shape, batch: int) -> str:
         problems = stop_workers(self.graph_workers)
+        self.graph_workers.clear()
         if problems:
             console.log("; ".join(problems))
         if self.nats_graph is not None:
             self.nats_graph.stop()
-        for flag in self.base.glob("graph-*.ready"):
-            flag.unlink()
         self.nats_graph = NatsServer(self.base / f"nats-graph-{shape.name}",
                                      log_file=self.logs / f"nats-graph-{shape.name}.log")
         self.nats_graph.start()

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import nats  # noqa: E402
 import ray  # noqa: E402
 from nats.js import JetStreamContext  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -79,6 +80,8 @@ from supervision.supervisor import SUPERVISOR_NAME  # noqa: E402
 console = Console(width=None if sys.stdout.isatty() else 150)  # wide tables in logs too
 
 PATHS = ("relay", "graph", "system")
+#: The saturation ratios reported: (numerator, denominator).
+RATIOS = (("system", "relay"), ("graph", "relay"), ("system", "graph"))
 SUSTAINED_FRACTION = 0.9  # a rate counts as sustained when >= 90% of it is achieved and nothing is lost
 WARMUP = 200
 
@@ -265,6 +268,12 @@ async def backlog_step(cfg: SystemConfig, n: int, timeout: float, seed: int) -> 
     }
 
 
+def _said(d: dict[str, Any]) -> str:
+    """A rate step in a few words: its p99, whether it was sustained, what was achieved."""
+    return (f"p99 {d['latency_p99_ms']} ms ({'sustained' if d['sustained'] else 'NOT sustained'}, "
+            f"{d['achieved_per_s']} /s achieved)")
+
+
 def _compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
     """a / b for a rate step: latency percentiles, achieved rate and CPU per message."""
     out = {q: ratio(a[f"latency_{q}_ms"], b[f"latency_{q}_ms"]) for q in ("p50", "p99", "p999")}
@@ -296,12 +305,10 @@ async def measure(cfg: SystemConfig, relay_url: str, graph_url: str, args: argpa
     console.log(f"graph  saturation: {graph_sat['throughput_per_s']:.0f} msg/s, p50 {graph_sat['latency_p50_ms']} ms")
     sys_sat = await system_step(cfg, args.orders, 0, 600, "system", seed=2, meter=meters.get("system"))
     console.log(f"system saturation: {sys_sat['throughput_per_s']:.0f} orders/s, p50 {sys_sat['latency_p50_ms']} ms")
-    results["saturation"] = {"relay": relay_sat, "graph": graph_sat, "system": sys_sat}
-    for a, b in (("system", "relay"), ("graph", "relay"), ("system", "graph")):
-        results["saturation"][f"ratio_{a}_over_{b}"] = ratio(results["saturation"][a]["throughput_per_s"],
-                                                             results["saturation"][b]["throughput_per_s"])
-        results["saturation"][f"ratio_cpu_per_msg_{a}_over_{b}"] = ratio(
-            results["saturation"][a].get("cpu_ms_per_msg"), results["saturation"][b].get("cpu_ms_per_msg"))
+    sat = results["saturation"] = {"relay": relay_sat, "graph": graph_sat, "system": sys_sat}
+    for a, b in RATIOS:
+        sat[f"ratio_{a}_over_{b}"] = ratio(sat[a]["throughput_per_s"], sat[b]["throughput_per_s"])
+        sat[f"ratio_cpu_per_msg_{a}_over_{b}"] = ratio(sat[a].get("cpu_ms_per_msg"), sat[b].get("cpu_ms_per_msg"))
 
     console.rule(f"fixed offered rates, {args.duration:g} s each")
     rows = []
@@ -320,11 +327,6 @@ async def measure(cfg: SystemConfig, relay_url: str, graph_url: str, args: argpa
                      "ratio_system_over_relay": _compare(system, relay_row),
                      "ratio_graph_over_relay": _compare(graph_row, relay_row),
                      "ratio_system_over_graph": _compare(system, graph_row)})
-
-        def _said(d: dict[str, Any]) -> str:
-            return f"p99 {d['latency_p99_ms']} ms ({'sustained' if d['sustained'] else 'NOT sustained'}, " \
-                   f"{d['achieved_per_s']} /s achieved)"
-
         console.log(f"{rate:g}/s: relay {_said(relay_row)}; graph {_said(graph_row)}; system {_said(system)}")
     results["rates"] = rows
 
@@ -357,7 +359,7 @@ def render(results: dict[str, Any]) -> None:
         d = sat[name]
         t.add_row(name, fmt(d["sent"]), fmt(d["settled"]), fmt(d["lost"]), fmt(d["duplicated"]),
                   fmt(d["throughput_per_s"], 0), fmt_latency(d), fmt(d.get("cpu_ms_per_msg"), 3))
-    for a, b in (("system", "relay"), ("graph", "relay"), ("system", "graph")):
+    for a, b in RATIOS:
         t.add_row(f"{a} / {b}", "", "", "", "", fmt(sat[f"ratio_{a}_over_{b}"], 3), "",
                   fmt(sat.get(f"ratio_cpu_per_msg_{a}_over_{b}"), 2))
     console.print(t)
@@ -444,8 +446,6 @@ def machine() -> dict[str, Any]:
 def _bootstrap(url: str, topology: Callable[[JetStreamContext], Awaitable[None]]) -> None:
     """Create a baseline's streams and consumers on its nats-server."""
     async def _run() -> None:
-        import nats
-
         nc = await nats.connect(url, name="bench-bootstrap")
         try:
             await topology(nc.jetstream())
@@ -456,7 +456,8 @@ def _bootstrap(url: str, topology: Callable[[JetStreamContext], Awaitable[None]]
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> list[str]:
-    """SIGTERM every worker process, then wait for each (killing one that does not stop in 5 s)."""
+    """SIGTERM every worker process, then wait for each (killing one that does not stop in 5 s);
+    returns what went wrong."""
     problems: list[str] = []
     for proc in procs:
         if proc.poll() is None:
@@ -470,7 +471,6 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> list[str]:
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-    procs.clear()
     return problems
 
 
@@ -529,10 +529,13 @@ class Stack:
 
     def _spawn(self, into: list[subprocess.Popen[bytes]], name: str, module_args: list[str]) -> None:
         """A worker process in its own session, as each process of the system's tree is
-        (supervision.own_session), so autogroup scheduling weighs them alike."""
+        (supervision.own_session), so autogroup scheduling weighs them alike. Its ready flag is written
+        once it consumes (a flag left by an earlier worker of the same name is removed first)."""
+        ready = self.base / f"{name}.ready"
+        ready.unlink(missing_ok=True)
         with open(self.logs / f"{name}.log", "ab") as log:
             into.append(subprocess.Popen(
-                [sys.executable, "-m", *module_args, "--ready", str(self.base / f"{name}.ready"),
+                [sys.executable, "-m", *module_args, "--ready", str(ready),
                  "--parent-pid", str(os.getpid())],
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True))
 
@@ -585,6 +588,8 @@ class Stack:
                 problems.append(f"{what}: {exc!r}")
 
         problems += stop_workers(self.workers + self.graph_workers)
+        self.workers.clear()
+        self.graph_workers.clear()
         if self.cfg is not None and ray.is_initialized():
             step("teardown", lambda: teardown(self.cfg, timeout=30))  # type: ignore[arg-type]
         step("ray.shutdown", ray.shutdown)
@@ -664,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         nonlocal cfg
-        with console.status("starting two nats-servers and a Ray head ..."):
+        with console.status("starting three nats-servers and a Ray head ..."):
             system_url, relay_url, graph_url = stack.start_nats()
             stack.start_ray(cfg.name)
             signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init may install its own
