@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actors.allocation import allocate_fill
-from actors.stage import Outgoing
+from actors.stage import FIRST_DELIVERY, InputMeta, Outgoing
 from cluster.config import SystemConfig
 from messages import AllocationCompleted, AllocationLine, Envelope, Event, OrderFilled, subjects, wrap
 
@@ -17,7 +17,7 @@ class AllocatorHandler:
     def __init__(self, cfg: SystemConfig) -> None:
         self._cfg = cfg
 
-    async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: Event, meta: InputMeta = FIRST_DELIVERY) -> list[Outgoing]:
         if not isinstance(event, OrderFilled):
             return []  # accepted, canceled, rejected: nothing to allocate
         name = event.allocation_profile

@@ -42,6 +42,7 @@ __all__ = [
     "Command",
     "ExpireCommand",
     "JournalRecord",
+    "MassCancelCommand",
     "NewCommand",
     "Outcome",
     "RejectCommand",
@@ -75,6 +76,13 @@ class CancelCommand(Message):
     cl_ord_id: OrderId
 
 
+class MassCancelCommand(Message):
+    """Cancel every resting client order (of one account, if given): the kill switch at the venue."""
+
+    cmd: Literal["mass_cancel"] = "mass_cancel"
+    account: str | None = None
+
+
 class TickCommand(Message):
     """Every reference price takes one random-walk step and the quotes move."""
 
@@ -87,7 +95,7 @@ class ExpireCommand(Message):
     cmd: Literal["expire"] = "expire"
 
 
-Command = Annotated[NewCommand | RejectCommand | CancelCommand | TickCommand | ExpireCommand,
+Command = Annotated[NewCommand | RejectCommand | CancelCommand | MassCancelCommand | TickCommand | ExpireCommand,
                     Field(discriminator="cmd")]
 
 
@@ -155,7 +163,8 @@ class BookVenue:
 
     # --- commands ------------------------------------------------------------------------------
 
-    def apply(self, command: NewCommand | RejectCommand | CancelCommand | TickCommand | ExpireCommand) -> Outcome:
+    def apply(self, command: NewCommand | RejectCommand | CancelCommand | MassCancelCommand | TickCommand
+              | ExpireCommand) -> Outcome:
         """Execute one journaled command."""
         if isinstance(command, NewCommand):
             return self.new(command.order)
@@ -163,6 +172,8 @@ class BookVenue:
             return self.reject(command.order, command.reason)
         if isinstance(command, CancelCommand):
             return self.cancel(command.cl_ord_id)
+        if isinstance(command, MassCancelCommand):
+            return self.mass_cancel(command.account)
         if isinstance(command, TickCommand):
             return self.tick()
         return self.expire_day()
@@ -174,9 +185,10 @@ class BookVenue:
         book = self.books.get(order.symbol)
         if book is None:
             return self._record_new(order, [_unknown_symbol(self.venue, order)])
+        if book.has(order.cl_ord_id):  # the id is taken by a liquidity provider's quote: a recorded rejection
+            return self._record_new(order, [rejection(order, f"{self.venue}-{next(self._ids)}",
+                                                      "client order id already in use at the venue")])
         reports = book.submit(order.cl_ord_id, order.side, order.qty, order.order_type, order.tif, order.price)
-        if reports and is_refusal(reports[0]):  # the id is taken by a liquidity provider's quote
-            return Outcome(reports=(), reply=tuple(reports))
         return self._record_new(order, reports)
 
     def reject(self, order: NewOrderSingle, reason: str) -> Outcome:
@@ -192,6 +204,24 @@ class BookVenue:
         if order is None or book is None or not book.is_open(cl_ord_id):
             return Outcome(reports=(), reply=(self._refusal(cl_ord_id, order),))
         tagged = self._record(book.cancel(cl_ord_id), solicited_by=None)
+        return Outcome(reports=tagged, reply=tagged)
+
+    def open_client_orders(self, account: str | None = None) -> tuple[str, ...]:
+        """Client order ids resting in the books (of one account, if given), oldest first per symbol."""
+        out: list[str] = []
+        for book in self.books.values():
+            for cl_ord_id in book.open_orders():
+                order = self.orders.get(cl_ord_id)
+                if order is not None and (account is None or order.account == account):
+                    out.append(cl_ord_id)
+        return tuple(out)
+
+    def mass_cancel(self, account: str | None = None) -> Outcome:
+        """Cancel every resting client order (of `account`, if given); each "canceled" is unsolicited."""
+        reports: list[ExecReport] = []
+        for cl_ord_id in self.open_client_orders(account):
+            reports.extend(self.books[self.orders[cl_ord_id].symbol].cancel(cl_ord_id))
+        tagged = self._record(reports, solicited_by=None)
         return Outcome(reports=tagged, reply=tagged)
 
     def tick(self) -> Outcome:
@@ -220,14 +250,17 @@ class BookVenue:
         return Outcome(reports=tagged, reply=tuple(r for r in tagged if r.cl_ord_id == order.cl_ord_id))
 
     def _record(self, reports: Iterable[ExecReport], solicited_by: str | None) -> tuple[ExecReport, ...]:
-        """Keep the client orders' reports (not the liquidity provider's, not refusals), tagged."""
+        """Keep the client orders' reports (not the liquidity provider's, not refusals), tagged
+        solicited or not, with the order's price and client fields echoed."""
         out = []
         for report in reports:
             history = self._history.get(report.cl_ord_id)
             if history is None or is_refusal(report):
                 continue
-            if report.cl_ord_id != solicited_by:
-                report = report.model_copy(update={"unsolicited": True})
+            order = self.orders[report.cl_ord_id]
+            report = report.model_copy(update={"unsolicited": report.cl_ord_id != solicited_by, "price": order.price,
+                                               "account": order.account,
+                                               "allocation_profile": order.allocation_profile})
             history.append(report)
             out.append(report)
         return tuple(out)

@@ -34,7 +34,8 @@ class FillAllVenue:
         venue_order_id = f"{self.venue}-{self._seq}"
         price = order.price if order.order_type is OrderType.LIMIT and order.price else DEFAULT_REFERENCE_PRICE
         common = {"cl_ord_id": order.cl_ord_id, "venue_order_id": venue_order_id, "symbol": order.symbol,
-                  "side": order.side, "order_qty": order.qty}
+                  "side": order.side, "order_qty": order.qty, "price": order.price, "account": order.account,
+                  "allocation_profile": order.allocation_profile}
         reports = (
             ExecReport(exec_id=f"{venue_order_id}-A", kind="accepted", leaves_qty=order.qty, **common),
             ExecReport(exec_id=f"{venue_order_id}-F1", kind="fill", last_qty=order.qty, last_px=price,

@@ -1,36 +1,42 @@
-"""Gateway stage: one venue's order-entry session, as three handlers over one order registry.
+"""Gateway stage: one venue's order entry, as three handlers over one order registry.
 
-- `GatewayHandler` takes approved orders, sends them (retry with backoff and jitter, behind the
-  venue's circuit breaker) and publishes the reports the venue answered with.
-- `CancelHandler` takes cancel requests (`orders.cancel.<venue>`) and asks the venue to cancel.
-- `DropCopyHandler` publishes what the venue did on its own (fills of resting orders, cancels,
-  expiries: reports flagged `unsolicited`) from the venue's drop copy.
+- `GatewayHandler` takes approved orders and gets each one to the venue: new-order requests (the
+  venue dedupes them by client order id, so a retry is safe) with backoff and jitter behind the
+  venue's circuit breaker, until the venue answers. It publishes nothing the venue did: that comes
+  from the drop copy.
+- `DropCopyHandler` publishes every report of the venue's own record (`venue.<V>.dropcopy`, in the
+  venue's order) as an execution event, once per exec id, whether the order's own reply was seen or
+  not. The drop copy is written before the venue answers, so an answered order's reports are there.
+- `CancelHandler` takes cancel requests (`orders.cancel.<venue>`) and asks the venue.
 
-Every report passes the order's state machine (`GatewayOrders`): an invalid transition is logged and
-not published. At most once at the venue: client order id = order id, and the venue refuses a duplicate.
+Never terminal while the venue may hold it. An order is closed here (rejected VENUE_UNAVAILABLE, or
+canceled because trading was halted before it was sent) only when no request for it can have reached
+the venue: every attempt found no venue subscribed. Once an attempt went unanswered (the venue may
+have executed it: a slow venue answers late), or a process before this one had the order, the order
+is closed only by the venue: a status request that closes it there if unknown (`close_if_unknown`).
+Until the venue answers one, the order stays pending (in doubt, with an alarm), however long that is.
+
+Clocks: an order's hold is measured on this process's monotonic clock from when it took the order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 
-from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from actors.alarms import Alarms
+from actors.closures import Closures
 from actors.gateway_orders import GatewayOrders, TrackedOrder, UnknownOrder
-from actors.order_state import InvalidTransition, OrderState
+from actors.order_state import OrderState
 from actors.risk_state import TradingState
-from actors.stage import Outgoing, TransientError
+from actors.stage import InputMeta, Outgoing
 from actors.trading_control import TradingControl
-from actors.venue_breaker import VenueBreaker
-from cluster.config import GatewayStage
+from actors.venue_link import VenueLink, VenueRefused, VenueUnreachable
 from messages import (
     DecodeError,
     Envelope,
@@ -38,13 +44,14 @@ from messages import (
     OrderApproved,
     OrderCancelRejected,
     OrderCancelRequested,
+    execution_event_id,
     subjects,
     wrap,
 )
 from messages.ids import derive_event_id
-from messages.venue import ExecReport, NewOrderSingle, OrderCancelRequest, SessionReply
+from messages.venue import ExecReport, OrderCancelRequest, OrderStatusRequest, SessionReply, SessionRequest
 
-__all__ = ["VENUE_UNAVAILABLE", "CancelHandler", "DropCopyHandler", "GatewayHandler", "HaltSweeper", "VenueLink",
+__all__ = ["VENUE_UNAVAILABLE", "CancelHandler", "DropCopyHandler", "GatewayHandler", "OrderWaits",
            "decode_report"]
 
 log = logging.getLogger(__name__)
@@ -52,62 +59,22 @@ log = logging.getLogger(__name__)
 VENUE_UNAVAILABLE = "VENUE_UNAVAILABLE"
 
 
-class VenueLink:
-    """The session to one venue: a call with a timeout, retried with backoff behind the breaker."""
+class OrderWaits:
+    """Wakes whoever waits on an order when the registry says it moved (the drop copy applied a report)."""
 
-    def __init__(self, nc: Client, venue: str, settings: GatewayStage, breaker: VenueBreaker | None = None,
-                 rng: random.Random | None = None) -> None:
-        self._nc = nc
-        self.venue = venue
-        self._settings = settings
-        self._session = subjects.venue_session(venue)
-        self._rng = rng or random.Random()
-        self.breaker = breaker
-        #: Send attempts so far: evidence of progress while an order waits for the venue.
-        self.activity = 0
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
 
-    async def send(self, request: BaseModel) -> SessionReply:
-        self.activity += 1
-        try:
-            raw = await self._nc.request(self._session, request.model_dump_json().encode(),
-                                         timeout=self._settings.call_timeout)
-        except (NatsTimeout, TimeoutError, NoRespondersError) as exc:
-            raise TransientError(f"venue {self.venue} did not answer: {type(exc).__name__}") from exc
-        reply = SessionReply.model_validate_json(raw.data)
-        if not reply.ok:
-            raise TransientError(f"venue {self.venue} session error: {reply.error}")
-        return reply
+    def event(self, order_id: str) -> asyncio.Event:
+        return self._events.setdefault(order_id, asyncio.Event())
 
-    async def send_retrying(self, request: BaseModel, since_ns: int) -> SessionReply | None:
-        """Retry with exponential backoff and jitter (safe: the venue dedupes by client order id) until
-        the request has waited `max_hold` since `since_ns`; None then."""
-        delay = self._settings.retry_min
-        what = getattr(request, "cl_ord_id", "?")
-        while True:
-            if self.breaker is not None and not self.breaker.allow():
-                # Open (or half-open with its trials taken): wait, do not call the venue.
-                self.activity += 1
-                waited = (time.time_ns() - since_ns) / 1e9
-                if waited > self._settings.max_hold:
-                    log.warning("order %s: venue %s unavailable for %.1fs", what, self.venue, waited)
-                    return None
-                await asyncio.sleep(min(max(self.breaker.wait_hint(), 0.02), 0.25))
-                continue
-            started = time.monotonic()
-            try:
-                reply = await self.send(request)
-                if self.breaker is not None:
-                    self.breaker.success(time.monotonic() - started)
-                return reply
-            except TransientError as exc:
-                if self.breaker is not None:
-                    self.breaker.failure(time.monotonic() - started, str(exc))
-                waited = (time.time_ns() - since_ns) / 1e9
-                if waited + delay > self._settings.max_hold:
-                    log.warning("order %s: %s; giving up after %.1fs", what, exc, waited)
-                    return None
-                await asyncio.sleep(delay * self._rng.uniform(0.8, 1.2))
-                delay = min(delay * 2, self._settings.retry_max)
+    def changed(self, order_id: str) -> None:
+        event = self._events.get(order_id)
+        if event is not None:
+            event.set()
+
+    def done(self, order_id: str) -> None:
+        self._events.pop(order_id, None)
 
 
 class _Base:
@@ -125,57 +92,101 @@ class _Base:
     def _subject(self, account: str) -> str:
         return subjects.executions(self.link.venue, subjects.partition_of(account, self._partitions))
 
-    def _publishable(self, order_id: str, report: ExecReport, cause: Envelope) -> Outgoing | None:
-        try:
-            event = self.orders.apply(order_id, report)
-        except InvalidTransition as exc:
-            log.warning("venue %s: report %s refused by the order state machine: %s", self.link.venue,
-                        report.exec_id, exc)
-            return None
-        return Outgoing(self._subject(event.account), wrap(event, cause=cause, discriminator=report.exec_id))
-
 
 class GatewayHandler(_Base):
-    """Approved orders -> the venue -> the venue's answer for this order (its own reports)."""
+    """Approved orders -> the venue, until the venue has answered for each (or it was never reached)."""
 
     concurrent = True
 
-    def __init__(self, link: VenueLink, orders: GatewayOrders, partitions: int,
-                 control: TradingControl | None = None) -> None:
+    def __init__(self, link: VenueLink, orders: GatewayOrders, partitions: int, waits: OrderWaits,
+                 closures: Closures, control: TradingControl | None = None, alarms: Alarms | None = None) -> None:
         super().__init__(link, orders, partitions)
+        self._waits = waits
+        self._closures = closures
         self._control = control or TradingControl()
-        self._confirmed: dict[str, asyncio.Event] = {}
+        self._alarms = alarms or Alarms(None, f"gateway-{link.venue}")
+        #: Approvals being worked on now: they wait on the venue, not on this process.
+        self.external_waits = 0
 
-    def confirmed(self, order_id: str) -> asyncio.Event:
-        """Set once the venue's answer to the order itself is published (unsolicited reports wait for it)."""
-        return self._confirmed.setdefault(order_id, asyncio.Event())
-
-    async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: Event, meta: InputMeta) -> list[Outgoing]:
         if not isinstance(event, OrderApproved):
             raise TypeError(f"gateway takes OrderApproved, not {event.TYPE}")
         tracked = self.orders.track(event)
-        out = await self._handle(envelope, event, tracked)
-        if tracked.state is not OrderState.PENDING_NEW:
-            self.confirmed(event.order_id).set()
-        return out
+        if tracked.state is not OrderState.PENDING_NEW or tracked.venue_answered:
+            return []  # the venue has it: what it did comes from the drop copy
+        if tracked.held_since is None:
+            tracked.held_since = self.link.clock()
+        if meta.redelivered and not tracked.maybe_at_venue:
+            tracked.maybe_at_venue = True  # a process before this one may have sent it
+            closed = await self._closures.find(event.order_id)
+            if closed is not None:  # ... or closed it without the venue: the same outcome again
+                self.orders.close_unsent(event.order_id, "canceled" if closed.type == "OrderCanceled" else
+                                         "rejected", "")
+                return [Outgoing(self._subject(event.account), closed)]
+        self.external_waits += 1
+        try:
+            return await self._resolve(envelope, tracked)
+        finally:
+            self.external_waits -= 1
+            self._waits.done(event.order_id)
 
-    async def _handle(self, envelope: Envelope, event: OrderApproved, tracked: TrackedOrder) -> list[Outgoing]:
-        switch = self._control.switch_for(event.account)
-        if tracked.state is OrderState.PENDING_NEW and switch.state is TradingState.HALTED:
-            # Approved just before the halt: it never goes to the venue.
-            canceled = self.orders.cancel_unsent(event.order_id, f"trading halted ({switch.scope}) before it "
-                                                 f"reached the venue: {switch.reason}")
-            return [Outgoing(self._subject(event.account), wrap(canceled, cause=envelope))]
-        request = NewOrderSingle(cl_ord_id=event.order_id, symbol=event.symbol, side=event.side, qty=event.qty,
-                                 price=event.price, order_type=event.order_type, tif=event.tif)
-        reply = await self.link.send_retrying(request, envelope.ts)
-        if reply is None:
-            if tracked.state is not OrderState.PENDING_NEW:
-                return []  # the venue answered an earlier attempt: nothing new to say
-            unavailable = self.orders.unavailable(event.order_id, VENUE_UNAVAILABLE)
-            return [Outgoing(self._subject(event.account), wrap(unavailable, cause=envelope))]
-        out = [self._publishable(event.order_id, r, envelope) for r in reply.reports if not r.unsolicited]
-        return [o for o in out if o is not None]
+    async def _resolve(self, envelope: Envelope, tracked: TrackedOrder) -> list[Outgoing]:
+        """Send the order (or, once it must close, ask the venue to close it) until the venue answers."""
+        settings = self.link.settings
+        delay = settings.retry_min
+        changed = self._waits.event(tracked.order_id)
+        alarmed = False
+        while True:
+            if tracked.state is not OrderState.PENDING_NEW or tracked.venue_answered:
+                return []
+            closing = self._closing_reason(tracked)
+            if closing is not None and not tracked.maybe_at_venue:
+                return await self._close_here(envelope, tracked, *closing)
+            request: SessionRequest = tracked.new_order_single() if closing is None else OrderStatusRequest(
+                cl_ord_id=tracked.order_id, close_if_unknown=tracked.new_order_single(), reason=closing[1])
+            if not self.link.allow():
+                await self.link.pause(self.link.breaker_wait(), changed)
+                continue
+            try:
+                reply = await self.link.send(request)
+            except VenueUnreachable:
+                pass  # delivered to no one: nothing happened at the venue
+            except VenueRefused as exc:
+                tracked.maybe_at_venue = True  # e.g. its journal write failed after the order was booked
+                log.info("order %s: %s", tracked.order_id, exc)
+            except Exception as exc:  # no answer: it may have been executed all the same
+                tracked.maybe_at_venue = True
+                log.info("order %s: %s", tracked.order_id, exc)
+            else:
+                if any(r.cl_ord_id == tracked.order_id for r in reply.reports):
+                    tracked.venue_answered = True  # its reports are in the drop copy
+                    return []
+            if closing is not None and tracked.maybe_at_venue and not alarmed:
+                alarmed = True
+                self._alarms.raise_("order_in_doubt", f"order {tracked.order_id} may be at venue {self.link.venue} "
+                                    f"and the venue does not answer; it stays pending until it does",
+                                    tracked.order_id)
+            changed.clear()
+            await self.link.pause(delay, changed)
+            delay = self.link.backoff(delay)
+
+    def _closing_reason(self, tracked: TrackedOrder) -> tuple[str, str] | None:
+        """("canceled" | "rejected", reason) once the order must not be placed any more, else None."""
+        switch = self._control.switch_for(tracked.account)
+        if switch.state is TradingState.HALTED:
+            return "canceled", (f"trading halted ({switch.scope}) before it reached the venue: {switch.reason}"
+                                if switch.reason else f"trading halted ({switch.scope}) before it reached the venue")
+        held = self.link.clock() - (tracked.held_since or self.link.clock())
+        if held > self.link.settings.max_hold:
+            return "rejected", f"{VENUE_UNAVAILABLE}: no answer from venue {self.link.venue} in {held:.1f}s"
+        return None
+
+    async def _close_here(self, envelope: Envelope, tracked: TrackedOrder, kind: str, reason: str) -> list[Outgoing]:
+        """Close an order the venue never received; the decision is stored before it is published."""
+        closing = self.orders.close_unsent(tracked.order_id, kind, reason)
+        out = Outgoing(self._subject(tracked.account), wrap(closing, cause=envelope))
+        await self._closures.record(out.envelope)
+        return [out]
 
 
 class CancelHandler(_Base):
@@ -183,29 +194,41 @@ class CancelHandler(_Base):
 
     concurrent = False
 
-    async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: Event, meta: InputMeta) -> list[Outgoing]:
         if not isinstance(event, OrderCancelRequested):
             raise TypeError(f"gateway cancels take OrderCancelRequested, not {event.TYPE}")
         tracked = self.orders.get(event.order_id)
-        request_id = str(envelope.event_id)
-        if tracked is None:
-            return self._refuse(envelope, event, f"order {event.order_id} is unknown at venue {self.link.venue} "
-                                "(not sent there yet, or not an order of this venue)")
-        if tracked.machine.is_terminal:
-            if request_id in tracked.cancel_requests:
-                return []  # this request was done before a restart or redelivery
+        if tracked is not None and tracked.machine.is_terminal:
             return self._refuse(envelope, event, f"order is {tracked.state.value}", tracked.state.value)
-        if tracked.state is OrderState.PENDING_NEW:
-            return self._refuse(envelope, event, "order is not yet acknowledged by the venue", tracked.state.value)
-        reply = await self.link.send_retrying(OrderCancelRequest(cl_ord_id=event.order_id), envelope.ts)
+        # Unknown here (taken before a restart, or not yet answered) is no reason to refuse: the venue knows.
+        reply = await self._send(OrderCancelRequest(cl_ord_id=event.order_id))
+        state = tracked.state.value if tracked is not None else None
         if reply is None:
-            return self._refuse(envelope, event, VENUE_UNAVAILABLE, tracked.state.value)
-        tracked.cancel_requests.add(request_id)
+            return self._refuse(envelope, event, f"{VENUE_UNAVAILABLE}: the venue did not confirm the cancel (it may "
+                                "still be done; its report would follow)", state)
         refusal = next((r for r in reply.reports if r.kind == "rejected"), None)
         if refusal is not None:
-            return self._refuse(envelope, event, refusal.reason or "refused by the venue", tracked.state.value)
-        tracked.machine.cancel_requested()
+            return self._refuse(envelope, event, refusal.reason or "refused by the venue", state)
+        if tracked is not None and tracked.live:
+            tracked.machine.cancel_requested()
         return []
+
+    async def _send(self, request: OrderCancelRequest) -> SessionReply | None:
+        """The venue's answer, retried with backoff up to `max_hold`; None when it never came."""
+        settings = self.link.settings
+        started = self.link.clock()
+        delay = settings.retry_min
+        while self.link.clock() - started < settings.max_hold:
+            if self.link.allow():
+                try:
+                    return await self.link.send(request)
+                except Exception as exc:  # a cancel is idempotent at the venue: ask again
+                    log.info("cancel of %s: %s", request.cl_ord_id, exc)
+                await self.link.pause(delay)
+                delay = self.link.backoff(delay)
+            else:
+                await self.link.pause(self.link.breaker_wait())
+        return None
 
     def _refuse(self, envelope: Envelope, event: OrderCancelRequested, reason: str,
                 state: str | None = None) -> list[Outgoing]:
@@ -219,7 +242,7 @@ _REPORT_NAMESPACE = uuid.UUID("3b6f0a52-8d41-4c77-a0e2-5d9c1e7f2b64")
 
 def decode_report(msg: Msg) -> tuple[Envelope, ExecReport]:
     """A drop-copy record as the consumer loop's input: the envelope's id is derived from the record's
-    place in the stream, so the events published for it have the same ids however often it is delivered."""
+    place in the stream (the same on every delivery)."""
     try:
         report = ExecReport.model_validate_json(msg.data)
     except ValidationError as exc:
@@ -231,72 +254,31 @@ def decode_report(msg: Msg) -> tuple[Envelope, ExecReport]:
 
 
 class DropCopyHandler(_Base):
-    """The venue's unsolicited reports (fills of resting orders, cancels, expiries) -> executions."""
+    """The venue's own record -> executions: every report once, in the venue's order."""
 
     concurrent = False
 
-    def __init__(self, link: VenueLink, orders: GatewayOrders, partitions: int, placed: GatewayHandler,
-                 wait_s: float) -> None:
+    def __init__(self, link: VenueLink, orders: GatewayOrders, partitions: int,
+                 alarms: Alarms | None = None) -> None:
         super().__init__(link, orders, partitions)
-        self._placed = placed
-        self._wait_s = wait_s
+        self._alarms = alarms or Alarms(None, f"gateway-{link.venue}")
 
-    async def handle(self, envelope: Envelope, event: object) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: object, meta: InputMeta) -> list[Outgoing]:
         report = event
         if not isinstance(report, ExecReport):
             raise TypeError(f"the drop copy holds ExecReports, not {type(report).__name__}")
-        if not report.unsolicited:
-            return []  # published from the order's own reply
-        tracked = self.orders.get(report.cl_ord_id)
-        if tracked is None or tracked.state is OrderState.PENDING_NEW:
-            # The order's own answer is not published yet (e.g. its gateway died in between): keep the
-            # drop copy in order and wait for it, then let the broker redeliver if it takes too long.
-            try:
-                await asyncio.wait_for(self._placed.confirmed(report.cl_ord_id).wait(), self._wait_s)
-            except TimeoutError as exc:
-                raise TransientError(f"order {report.cl_ord_id} not yet confirmed at the gateway") from exc
         try:
-            out = self._publishable(report.cl_ord_id, report, envelope)
-        except UnknownOrder as exc:
-            raise TransientError(f"order {report.cl_ord_id} is unknown to the gateway") from exc
-        return [out] if out is not None else []
+            applied = self.orders.apply(report)
+        except UnknownOrder:
+            raise ValueError(f"report {report.exec_id} names no account and order {report.cl_ord_id} is unknown "
+                             "here: it cannot be published") from None
+        if applied is None:
+            return []  # applied before (a redelivery of a record this process already published)
+        if applied.correction:
+            self._alarms.raise_("execution_correction", f"venue {self.link.venue} report {report.exec_id} "
+                                f"({report.kind}) for order {report.cl_ord_id}, which our books had closed or which "
+                                "its state machine refused: published as a correction", report.cl_ord_id, "critical")
+        event_id = execution_event_id(self.link.venue, report.exec_id, applied.event.TYPE)
+        return [Outgoing(self._subject(applied.event.account),  # type: ignore[attr-defined]
+                         wrap(applied.event, event_id=event_id, cause=envelope))]
 
-
-class HaltSweeper:
-    """Cancels every working order whose account is halted (globally or its own). Runs on each kill
-    switch change and again while a halt lasts, so a cancel lost to a venue outage is sent again."""
-
-    def __init__(self, link: VenueLink, orders: GatewayOrders, control: TradingControl,
-                 resend_after_s: float = 2.0) -> None:
-        self._link = link
-        self._orders = orders
-        self._control = control
-        self._resend_after_s = resend_after_s
-        self._sent_at: dict[str, float] = {}
-
-    async def sweep(self) -> int:
-        """Send the cancels due now; returns how many the venue took. They come back through the drop copy."""
-        if not self._control.any_halted:  # the usual case: no scan of every order the gateway knows
-            self._sent_at.clear()
-            return 0
-        sent = 0
-        now = time.monotonic()
-        for tracked in self._orders.live():
-            if self._control.switch_for(tracked.account).state is not TradingState.HALTED:
-                continue
-            last = self._sent_at.get(tracked.order_id)
-            if last is not None and now - last < self._resend_after_s:
-                continue
-            self._sent_at[tracked.order_id] = now
-            try:
-                reply = await self._link.send(OrderCancelRequest(cl_ord_id=tracked.order_id))
-            except TransientError as exc:
-                log.warning("halt: cancel of %s not sent: %s", tracked.order_id, exc)
-                continue
-            if not any(r.kind == "rejected" for r in reply.reports):
-                tracked.machine.cancel_requested()
-                sent += 1
-        live = {o.order_id for o in self._orders.live()}
-        for order_id in [k for k in self._sent_at if k not in live]:
-            del self._sent_at[order_id]
-        return sent

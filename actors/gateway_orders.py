@@ -1,15 +1,24 @@
-"""The gateway's orders: each order sent to the venue with its state machine and published events.
+"""The gateway's orders: each order it took, with its state machine, folded from the venue's reports.
 
-Pure (no Ray, NATS or clock). Every execution report goes through `apply`: the order's state machine
-accepts or refuses the transition (`InvalidTransition`: the caller logs it and publishes nothing), and
-the event to publish is built from the order's own fields. A report already applied (same exec id)
-gives back the same event, so a re-sent order or a redelivered report republishes the same thing.
-The registry is rebuilt after a restart by folding the execution events already published (`restore`).
+Pure (no Ray, NATS or clock). The venue's drop copy is the one source of execution events: every
+report goes through `apply`, which gives the event to publish once per exec id (None for a report
+already applied). The order's state machine checks each report; a report it refuses (impossible
+after what we know) or one for an order our books had closed is still the venue's record: it is
+published as a correction, and counted, never dropped.
+
+An order the registry does not know (taken before a restart, or forgotten) is rebuilt from the report
+itself: the venue echoes the order's client fields on every report, and the state before the report
+follows from its quantities.
+
+Memory is bounded: finished orders are kept up to `keep_finished` (oldest forgotten first). Forgetting
+one loses nothing: a copy of one of its reports would be a copy of an event the stream keeps, and the
+stream's duplicate window (as long as its retention) drops it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,14 +32,17 @@ from messages import (
     OrderFilled,
     OrderVenueRejected,
 )
-from messages.base import OrderType, Side
-from messages.venue import ExecReport
+from messages.base import OrderType, Side, TimeInForce
+from messages.venue import ExecReport, NewOrderSingle
 
-__all__ = ["GatewayOrders", "TrackedOrder", "UnknownOrder"]
+__all__ = ["Applied", "GatewayOrders", "TrackedOrder", "UnknownOrder"]
+
+#: Finished orders remembered by default (about 1 KB each).
+KEEP_FINISHED = 50_000
 
 
 class UnknownOrder(KeyError):
-    """A report or cancel for an order this gateway never sent (or has forgotten)."""
+    """A report that says nothing of whose order it is (no account echoed), for an order never taken here."""
 
 
 @dataclass
@@ -43,12 +55,18 @@ class TrackedOrder:
     order_qty: int
     price: Decimal | None
     order_type: OrderType
+    tif: TimeInForce
     allocation_profile: str | None
     machine: OrderStateMachine
-    #: exec id -> the event published for it
-    events: dict[str, Event] = field(default_factory=dict)
-    #: ids of the cancel requests already sent to the venue for this order
-    cancel_requests: set[str] = field(default_factory=set)
+    #: Exec ids of the venue reports applied so far.
+    exec_ids: set[str] = field(default_factory=set)
+    #: A request for it may have reached the venue (an attempt got no answer, or a process before this
+    #: one may have sent it): it is never closed here without the venue's word.
+    maybe_at_venue: bool = False
+    #: The venue answered a request for it: its reports are (or will be) in the drop copy.
+    venue_answered: bool = False
+    #: When this process took the order (its own monotonic clock): the start of its hold.
+    held_since: float | None = None
 
     @property
     def state(self) -> OrderState:
@@ -59,9 +77,22 @@ class TrackedOrder:
         """At the venue and still able to fill (acknowledged, not terminal)."""
         return self.machine.state in (OrderState.NEW, OrderState.PARTIALLY_FILLED)
 
-    def _common(self) -> dict[str, object]:
+    def new_order_single(self) -> NewOrderSingle:
+        return NewOrderSingle(cl_ord_id=self.order_id, symbol=self.symbol, side=self.side, qty=self.order_qty,
+                              price=self.price, order_type=self.order_type, tif=self.tif, account=self.account,
+                              allocation_profile=self.allocation_profile)
+
+    def common(self) -> dict[str, object]:
         return {"order_id": self.order_id, "account": self.account, "symbol": self.symbol, "side": self.side,
                 "venue": self.venue, "order_qty": self.order_qty, "allocation_profile": self.allocation_profile}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A report's event, and whether it corrects what our books said (the venue's record wins)."""
+
+    event: Event
+    correction: bool
 
 
 def _machine_event(report: ExecReport) -> str:
@@ -70,16 +101,27 @@ def _machine_event(report: ExecReport) -> str:
     return report.kind
 
 
-class GatewayOrders:
-    """Orders of one venue's gateway. Finished orders are kept (bounded) to refuse late reports."""
+def _state_before(report: ExecReport) -> tuple[OrderState, int]:
+    """The state an order must have been in for `report` to be its next one, and its cum_qty then."""
+    if report.kind in ("accepted", "rejected"):
+        return OrderState.PENDING_NEW, 0
+    cum_before = report.cum_qty - report.last_qty if report.kind == "fill" else report.cum_qty
+    return (OrderState.PARTIALLY_FILLED if cum_before else OrderState.NEW), cum_before
 
-    def __init__(self, venue: str, keep_finished: int = 100_000) -> None:
+
+class GatewayOrders:
+    """Orders of one venue's gateway. `on_change(order_id)` is called whenever an order's state moves."""
+
+    def __init__(self, venue: str, keep_finished: int = KEEP_FINISHED,
+                 on_change: Callable[[str], None] | None = None) -> None:
         self.venue = venue
         self._orders: dict[str, TrackedOrder] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._keep_finished = keep_finished
-        #: Reports refused by the state machine so far (each is logged by the caller).
+        self._on_change = on_change
+        #: Reports the state machine refused, and reports for orders our books had closed (both published).
         self.invalid = 0
+        self.corrections = 0
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -93,7 +135,7 @@ class GatewayOrders:
         if known is not None:
             return known
         tracked = TrackedOrder(order.order_id, order.account, order.symbol, order.side, self.venue, order.qty,
-                               order.price, order.order_type, order.allocation_profile,
+                               order.price, order.order_type, order.tif, order.allocation_profile,
                                OrderStateMachine(order.qty, order.order_id))
         self._orders[order.order_id] = tracked
         return tracked
@@ -101,78 +143,80 @@ class GatewayOrders:
     def live(self) -> list[TrackedOrder]:
         return [o for o in self._orders.values() if o.live]
 
-    def apply(self, order_id: str, report: ExecReport) -> Event:
-        """The event for `report`, after the order's state machine accepted it."""
-        order = self._orders.get(order_id)
+    def in_doubt(self) -> list[TrackedOrder]:
+        """Orders that may be at the venue and have no answer from it yet."""
+        return [o for o in self._orders.values()
+                if o.state is OrderState.PENDING_NEW and o.maybe_at_venue and not o.venue_answered]
+
+    def apply(self, report: ExecReport) -> Applied | None:
+        """The event for one venue report (None when this exec id was applied before)."""
+        order = self._orders.get(report.cl_ord_id)
         if order is None:
-            raise UnknownOrder(order_id)
-        known = order.events.get(report.exec_id)
-        if known is not None:
-            return known
-        try:
-            order.machine.apply(_machine_event(report), cum_qty=report.cum_qty, leaves_qty=report.leaves_qty)
-        except InvalidTransition:
-            self.invalid += 1
-            raise
-        event = self._event(order, report)
-        order.events[report.exec_id] = event
+            order = self._from_report(report)
+        if report.exec_id in order.exec_ids:
+            return None
+        correction = order.machine.is_terminal
+        if not correction:
+            try:
+                order.machine.apply(_machine_event(report), cum_qty=report.cum_qty, leaves_qty=report.leaves_qty)
+            except InvalidTransition:
+                self.invalid += 1
+                correction = True
+        if correction:
+            self.corrections += 1
+            self._reconcile(order, report)
+        order.exec_ids.add(report.exec_id)
+        order.venue_answered = True
+        event = self._event(order, report, correction)
         self._settle(order)
-        return event
+        self._changed(order.order_id)
+        return Applied(event, correction)
 
-    def cancel_unsent(self, order_id: str, reason: str) -> OrderCanceled:
-        """Cancel an order the venue never received (e.g. trading halted while it waited)."""
-        order = self._finish_unsent(order_id, "canceled")
-        return OrderCanceled(cum_qty=0, reason=reason, **order._common())  # type: ignore[arg-type]
-
-    def unavailable(self, order_id: str, reason: str) -> OrderVenueRejected:
-        """The venue could not be reached within the order's hold time."""
-        order = self._finish_unsent(order_id, "rejected")
-        return OrderVenueRejected(reason=reason, **order._common())  # type: ignore[arg-type]
-
-    def _finish_unsent(self, order_id: str, kind: str) -> TrackedOrder:
-        """A pending order ends without a venue report (its state machine still has the last word)."""
+    def close_unsent(self, order_id: str, kind: str, reason: str) -> OrderCanceled | OrderVenueRejected:
+        """End an order the venue never received: "canceled" (e.g. trading halted while it waited) or
+        "rejected" (the venue could not be reached within its hold)."""
         order = self._orders.get(order_id)
         if order is None:
             raise UnknownOrder(order_id)
         order.machine.apply(kind, cum_qty=0, leaves_qty=0)
         self._settle(order)
+        self._changed(order_id)
+        if kind == "canceled":
+            return OrderCanceled(cum_qty=0, reason=reason, **order.common())  # type: ignore[arg-type]
+        return OrderVenueRejected(reason=reason, **order.common())  # type: ignore[arg-type]
+
+    def _from_report(self, report: ExecReport) -> TrackedOrder:
+        if report.account is None:
+            raise UnknownOrder(report.cl_ord_id)
+        state, cum_qty = _state_before(report)
+        order = TrackedOrder(report.cl_ord_id, report.account, report.symbol, report.side, self.venue,
+                             report.order_qty, report.price,
+                             OrderType.LIMIT if report.price is not None else OrderType.MARKET, TimeInForce.DAY,
+                             report.allocation_profile,
+                             OrderStateMachine(report.order_qty, report.cl_ord_id, state, cum_qty),
+                             maybe_at_venue=True)
+        self._orders[order.order_id] = order
         return order
 
-    def restore(self, event: Event) -> None:
-        """Fold an execution event this gateway published before (rebuild after a restart)."""
-        if not isinstance(event, OrderAccepted | OrderFilled | OrderCanceled | OrderVenueRejected):
-            return
-        order = self._orders.get(event.order_id)
-        if order is None:
-            price = event.price if isinstance(event, OrderAccepted) else None
-            order = TrackedOrder(event.order_id, event.account, event.symbol, event.side, event.venue,
-                                 event.order_qty, price, OrderType.LIMIT, event.allocation_profile,
-                                 OrderStateMachine(event.order_qty, event.order_id))
-            self._orders[event.order_id] = order
-        if event.exec_id is not None and event.exec_id in order.events:
-            return
-        try:
-            if isinstance(event, OrderAccepted):
-                order.machine.apply("accepted", cum_qty=0, leaves_qty=event.order_qty)
-            elif isinstance(event, OrderFilled):
-                order.machine.apply("fill", cum_qty=event.cum_qty, leaves_qty=event.leaves_qty)
-            elif isinstance(event, OrderCanceled):
-                kind = "expired" if event.reason == REASON_EXPIRED else "canceled"
-                order.machine.apply(kind, cum_qty=event.cum_qty, leaves_qty=0)
-            else:
-                order.machine.apply("rejected", cum_qty=order.machine.cum_qty, leaves_qty=0)
-        except InvalidTransition:
-            self.invalid += 1
-            return
-        if event.exec_id is not None:
-            order.events[event.exec_id] = event
-        self._settle(order)
+    @staticmethod
+    def _reconcile(order: TrackedOrder, report: ExecReport) -> None:
+        """The venue's report wins: the machine takes the state the report says the order is in."""
+        if report.kind == "fill":
+            state = OrderState.FILLED if report.leaves_qty == 0 else OrderState.PARTIALLY_FILLED
+        elif report.kind == "accepted":
+            state = OrderState.NEW
+        elif report.kind == "rejected":
+            state = OrderState.REJECTED
+        else:
+            state = OrderState.EXPIRED if _machine_event(report) == "expired" else OrderState.CANCELED
+        order.machine = OrderStateMachine(order.order_qty, order.order_id, state,
+                                          min(report.cum_qty, order.order_qty))
 
-    def _event(self, order: TrackedOrder, report: ExecReport) -> Event:
-        common = order._common()
+    def _event(self, order: TrackedOrder, report: ExecReport, correction: bool) -> Event:
+        common = {**order.common(), "correction": correction}
         match report.kind:
             case "accepted":
-                return OrderAccepted(venue_order_id=report.venue_order_id, price=order.price,
+                return OrderAccepted(venue_order_id=report.venue_order_id, price=report.price or order.price,
                                      exec_id=report.exec_id, **common)  # type: ignore[arg-type]
             case "fill":
                 assert report.last_px is not None and report.avg_px is not None
@@ -186,9 +230,14 @@ class GatewayOrders:
                 return OrderVenueRejected(reason=report.reason or "rejected by venue", exec_id=report.exec_id,
                                           **common)  # type: ignore[arg-type]
 
+    def _changed(self, order_id: str) -> None:
+        if self._on_change is not None:
+            self._on_change(order_id)
+
     def _settle(self, order: TrackedOrder) -> None:
         """Remember finished orders up to the bound (oldest forgotten first)."""
         if not order.machine.is_terminal:
+            self._finished.pop(order.order_id, None)  # a correction can reopen an order
             return
         self._finished[order.order_id] = None
         while len(self._finished) > self._keep_finished:

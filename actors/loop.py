@@ -2,15 +2,18 @@
 
 At-least-once in, idempotent out: outputs carry deterministic `Nats-Msg-Id`s, so a message that is
 redelivered after a crash republishes the same ids and the stream drops the copies. A message is
-acknowledged only after everything it caused is stored.
+acknowledged only after everything it caused is stored (see actors.committer).
 
-Pipelined group commit: once a batch's outputs are published, the loop takes the next batch. One
-commit task behind it waits for the broker to acknowledge the outputs, marks the inputs applied and
-acks them, for every batch finished while the previous commit was on the wire. The broker's round
-trips are then off the order path, and under load one applied-log write covers several batches.
-The order of steps for each message is unchanged (outputs stored, then marked, then acknowledged),
-so every crash window is as before; a batch whose outputs are not stored is nak'ed. A consumer with
-AckPolicy.ALL commits each batch in line (its ack would cover a batch not yet marked).
+What counts toward giving an input up is only its handler's own failure: a TransientError is retried
+with backoff (the loop counts the attempts itself), anything else is poison. At `max_deliver` attempts,
+or on poison, the input is dead-lettered with the reason. Broker-side failures (a publish not
+acknowledged, the applied log unreadable) are retried with the input held in progress, for as long as
+the broker needs, and never use up a delivery. One input's bad output (larger than the broker takes)
+dead-letters that input alone; the rest of its batch goes on.
+
+The broker gives a message up after `max_deliver + DELIVERY_SLACK` deliveries (a process that keeps
+dying on it, a broker that keeps redelivering it); its MAX_DELIVERIES advisory is the last line (see
+actors.advisories).
 """
 
 from __future__ import annotations
@@ -28,21 +31,26 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from actors.alarms import Alarms
 from actors.applied import REPLAY_HEADER, REPLAY_OF_HEADER, Applied, AppliedLog
-from actors.dead_letter import dead_letter
+from actors.broker_retry import BrokerRetry, Stopping
+from actors.committer import Commit, Committer
+from actors.dead_letter import dead_letter, fits
 from actors.faults import FaultPoints
-from actors.publisher import AckedPublisher, Submitted
+from actors.held import Held
+from actors.publisher import AckedPublisher, Stored
 from actors.pull import PullConsumer
-from actors.stage import Directed, Outgoing, StageHandler, TransientError
+from actors.stage import Directed, InputMeta, Outgoing, StageHandler, TransientError
 from cluster.config import DeliveryConfig
 from messages import MSG_ID_HEADER, DecodeError, Envelope, decode, encode
 from supervision.decider import Decider, Directive
 
-__all__ = ["ConsumerLoop", "LoopStats", "RecentIds"]
+__all__ = ["DELIVERY_SLACK", "ConsumerLoop", "LoopStats", "RecentIds"]
 
 log = logging.getLogger(__name__)
 
-PUBLISH_TIMEOUT_S = 5.0
+#: Deliveries the broker allows beyond the handler attempts the loop allows (see the module doc).
+DELIVERY_SLACK = 16
 
 
 class RecentIds:
@@ -68,9 +76,9 @@ class LoopStats:
     duplicates_skipped: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    #: Broker-side failures retried (a publish, an applied-log read or write).
     publish_failures: int = 0
     batches: int = 0
-    #: Applied-log writes with their acks (one covers every batch finished while the last was on the wire).
     commits: int = 0
     #: Seconds spent per step, summed over batches (where a batch's time goes).
     handle_s: float = 0.0
@@ -83,22 +91,17 @@ class LoopStats:
 
 
 @dataclass
-class _Commit:
-    """A finished batch waiting to be marked applied and acknowledged."""
-
-    effective: list[Applied]
-    to_ack: list[Msg]
-    applied: list[str]
-    batch_size: int
-    #: The batch's outputs, published; their acknowledgements are awaited by the commit.
-    outputs: Submitted | None = None
-
-
-@dataclass
 class _Work:
     msg: Msg
     envelope: Envelope
     event: Any  # an Event, or what the loop's decoder makes of its stream (e.g. a venue report)
+
+    @property
+    def meta(self) -> InputMeta:
+        md = self.msg.metadata
+        stamp = md.timestamp
+        return InputMeta(stored_ns=int(stamp.timestamp() * 1e9) if stamp is not None else 0,
+                         deliveries=max(1, md.num_delivered or 1))
 
 
 def _applied(w: _Work) -> Applied:
@@ -111,6 +114,10 @@ def _applied(w: _Work) -> Applied:
                    int(original) if original.isdigit() else None)
 
 
+def _stored(outgoing: list[Outgoing]) -> list[Stored]:
+    return [(o.subject, encode(o.envelope), {MSG_ID_HEADER: str(o.envelope.event_id)}) for o in outgoing]
+
+
 class ConsumerLoop:
     """Consumes one durable consumer with one handler until stopped."""
 
@@ -118,43 +125,46 @@ class ConsumerLoop:
                  delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None,
                  gate: Callable[[], float] | None = None,
                  decoder: Callable[[Msg], tuple[Envelope, Any]] | None = None,
-                 decider: Decider | None = None, ack_all: bool = False) -> None:
+                 decider: Decider | None = None, ack_all: bool = False, alarms: Alarms | None = None) -> None:
         self._nc = nc
-        self._ack_all = ack_all
         self._decider = decider
         self._decode = decoder or (lambda msg: decode(msg.data))
-        self._js = js
         self._handler = handler
         self._delivery = delivery
         self._seen = seen if seen is not None else RecentIds()
         self._faults = faults or FaultPoints()
         self._gate = gate
-        self._last_hold_tick = 0.0
         self._pull = PullConsumer(nc, stream, durable, batch=delivery.batch)
         self._publisher = AckedPublisher(nc)
         self._applied = AppliedLog(js, durable, self._publisher)
         self._stopping = asyncio.Event()
+        self._alarms = alarms or Alarms(None, durable)
+        self._retry = BrokerRetry(f"{handler.stage} {durable}", self._alarms, self._stopping)
+        self._held = Held(delivery.ack_wait / 3, self._pull.buffered_msgs)
+        self._committer = Committer(self._publisher, self._applied, self._held, self._retry, self._faults,
+                                    self._on_committed, ack_all)
         self.stats = LoopStats()
         self.durable = durable
         self.in_flight = 0
         self.handling = False  # inside the handler (not waiting on the broker)
+        #: Handler attempts per stream sequence of the inputs retried (bounded): only these count.
+        self._attempts: OrderedDict[int, int] = OrderedDict()
         #: A batch a decider's directive interrupted: neither published nor acked; handed back on exit.
         self._interrupted: list[Msg] = []
-        #: Batches whose outputs are stored, waiting for the commit task to mark and acknowledge them.
-        self._uncommitted: list[_Commit] = []
-        self._uncommitted_msgs = 0
-        self._committer: asyncio.Task[None] | None = None
-        #: Past this many messages waiting for their commit, the loop waits for it before taking more
+        #: Past this many inputs waiting for their commit, the loop waits for it before taking more
         #: (well inside max_ack_pending, where the broker would stop delivering).
         self._commit_backlog = max(1, min(delivery.max_ack_pending // 2, 4 * delivery.batch))
 
     async def run(self) -> None:
         await self._publisher.start()
         await self._pull.start()
+        self._held.start()
         try:
             while not self._stopping.is_set():
                 if self._gate is not None and (wait := self._gate()) > 0:
-                    await self._hold(wait)
+                    self._pull.pause()  # what is buffered stays here, in progress (not redelivered, not counted)
+                    self.stats.progress += 1
+                    await asyncio.sleep(min(wait, 0.1))
                     continue
                 self._pull.resume()
                 msgs = await self._pull.next_batch(self._delivery.batch, timeout=0.5)
@@ -163,13 +173,16 @@ class ConsumerLoop:
                     self.stats.progress += 1
                     try:
                         await self._process(msgs)
+                    except Stopping:
+                        break
                     finally:
                         self.in_flight = 0
                     self.stats.progress += 1
                     self.stats.last_progress = time.monotonic()
         finally:
-            await self._committed()
+            await self._committer.drained()
             left = await self._pull.stop()
+            await self._held.stop()
             # Hand buffered, unstarted work (and a batch a directive interrupted) back to the stream at
             # once, after the pull stopped, so it goes to whoever consumes next and not back to this loop.
             for msg in [*self._interrupted, *left]:
@@ -178,47 +191,36 @@ class ConsumerLoop:
             with contextlib.suppress(Exception):
                 await self._publisher.stop()
 
-    async def _hold(self, wait: float) -> None:
-        """The gate is shut (e.g. the venue's breaker is open): take nothing new; what is already
-        buffered stays here, marked in progress, so the broker neither redelivers nor counts it."""
-        self._pull.pause()
-        self.stats.progress += 1
-        now = time.monotonic()
-        if now - self._last_hold_tick >= max(0.05, self._delivery.ack_wait / 3):
-            self._last_hold_tick = now
-            for msg in self._pull.buffered_msgs():
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-        await asyncio.sleep(min(wait, 0.1))
-
     def wake(self) -> None:
         self._pull.wake()
 
     def pending(self) -> int:
         """Work waiting on this process's own handler: the batch being handled and what is buffered
-        behind it. Waiting on the broker (publish, ack) is not counted: a broker outage is not a hang."""
-        return self.in_flight + self._pull.buffered() if self.handling else 0
+        behind it. Waiting on the broker (publish, ack) or on something outside the process that the
+        handler says it waits for (a venue) is not counted: an outage elsewhere is not a hang here."""
+        if not self.handling or getattr(self._handler, "external_waits", 0):
+            return 0
+        return self.in_flight + self._pull.buffered()
 
     async def stop(self) -> None:
         """Stop fetching; the batch in hand is finished and acknowledged first."""
         self._stopping.set()
 
     async def _process(self, msgs: list[Msg]) -> None:
+        fresh = [m for m in msgs if m.metadata.sequence.stream not in self._held]  # a second delivery: left
+        self._held.add(fresh)
+        commit = Commit([], [], [], len(msgs))
         work: list[_Work] = []
-        outgoing: list[Outgoing] = []
-        to_ack: list[Msg] = []
         suspects: list[_Work] = []  # redelivered or replayed: may have been applied by an earlier process
-        for msg in msgs:
+        for msg in fresh:
             try:
                 envelope, event = self._decode(msg)
             except DecodeError as exc:
-                outgoing.append(Outgoing(*dead_letter(self._handler.stage, msg, exc.reason, exc.error)))
-                to_ack.append(msg)
-                self.stats.dead_lettered += 1
+                self._dead_letter(commit, msg, exc.reason, exc.error)
                 continue
             if str(envelope.event_id) in self._seen:
                 self.stats.duplicates_skipped += 1
-                to_ack.append(msg)
+                commit.to_ack.append(msg)
                 continue
             item = _Work(msg, envelope, event)
             if msg.metadata.num_delivered > 1 or (msg.headers and REPLAY_HEADER in msg.headers):
@@ -226,215 +228,116 @@ class ConsumerLoop:
             work.append(item)
 
         if suspects:
-            try:
-                done = await self._applied.applied([_applied(w) for w in suspects])
-            except Exception as exc:  # cannot tell: leave the batch for redelivery rather than guess
-                log.warning("%s: applied-log lookup failed: %r", self._handler.stage, exc)
-                await self._nak_all(msgs)
-                return
+            done = await self._retry.run("applied-log read",
+                                         lambda: self._applied.applied([_applied(w) for w in suspects]))
             for item in [w for w in work if str(w.envelope.event_id) in done]:
                 work.remove(item)
-                to_ack.append(item.msg)
+                commit.to_ack.append(item.msg)
                 self.stats.duplicates_skipped += 1
 
         t0 = time.perf_counter()
-        results = await self._handle_with_progress(work)
+        results = await self._handle_all(work)
         self.stats.handle_s += time.perf_counter() - t0
-        applied: list[str] = []
-        effective: list[Applied] = []  # applied inputs that caused outputs: only these need a durable mark
         for item, result in zip(work, results, strict=True):
             if isinstance(result, BaseException):
                 try:
-                    settled = await self._failed(item, result, outgoing)
+                    await self._failed(commit, item, result)
                 except Directed:
                     self._interrupted = msgs  # nothing of the batch was published or acked
+                    self._held.release(msgs)
                     raise
-                if settled:
-                    to_ack.append(item.msg)
                 continue
-            outgoing.extend(result)
-            to_ack.append(item.msg)
-            applied.append(str(item.envelope.event_id))
-            if result:
-                effective.append(_applied(item))
+            self._settled(item.msg)
+            outputs = _stored(result)
+            if not all(fits(self._nc, o) for o in outputs):
+                self._dead_letter(commit, item.msg, "output_too_large", "an output is larger than the broker takes "
+                                  f"({max(len(o[1]) for o in outputs)} bytes)", item.envelope.correlation_id)
+                continue
+            commit.outputs.extend(outputs)
+            commit.to_ack.append(item.msg)
+            commit.applied.append(str(item.envelope.event_id))
+            if outputs:
+                commit.effective.append(_applied(item))
 
-        await self._finish(msgs, outgoing, effective, to_ack, applied)
-
-    async def _finish(self, msgs: list[Msg], outgoing: list[Outgoing], effective: list[Applied], to_ack: list[Msg],
-                      applied: list[str]) -> None:
-        """A handled batch's tail: publish its outputs and go on; the commit (behind the loop) waits
-        for their acknowledgements, marks the inputs applied and acks them."""
         await self._faults.reach("before_publish")
-        outputs = None
-        if outgoing:
-            try:
-                outputs = await self._publisher.submit(
-                    (o.subject, encode(o.envelope), {MSG_ID_HEADER: str(o.envelope.event_id)}) for o in outgoing)
-            except Exception as exc:  # not connected: nothing is acknowledged, the batch is redelivered
-                self._publish_failed(exc)
-                await self._nak_all(to_ack)
-                return
         self.stats.batches += 1
-        commit = _Commit(effective, to_ack, applied, len(msgs), outputs)
-        if self._ack_all:
-            await self._commit([commit])
-            return
-        self._uncommitted.append(commit)
-        self._uncommitted_msgs += len(to_ack)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_uncommitted(), name=f"commit-{self.durable}")
-        if self._uncommitted_msgs > self._commit_backlog:
-            await self._committed()
+        await self._committer.submit(commit)
+        if self._committer.backlog > self._commit_backlog:
+            await self._committer.drained()
 
-    async def _commit_uncommitted(self) -> None:
-        while self._uncommitted:
-            commits, self._uncommitted = self._uncommitted, []
-            self._uncommitted_msgs = 0
-            await self._commit(commits)
-
-    async def _committed(self) -> None:
-        """Wait until every finished batch is marked and acknowledged (or nak'ed)."""
-        while self._committer is not None and not self._committer.done():
-            await asyncio.wait([self._committer])
-
-    async def _commit(self, commits: list[_Commit]) -> None:
-        """Once a batch's outputs are acknowledged by the broker, mark its inputs applied (one
-        applied-log write for all the batches), then ack them. A batch whose outputs were not
-        stored is nak'ed: redelivered and republished with the same ids."""
-        deadline = time.monotonic() + PUBLISH_TIMEOUT_S
-        t_publish = time.perf_counter()
-        stored: list[_Commit] = []
-        for commit in commits:
-            if commit.outputs is not None:
-                try:
-                    await commit.outputs.wait(max(0.01, deadline - time.monotonic()))
-                except Exception as exc:
-                    self._publish_failed(exc)
-                    await self._nak_all(commit.to_ack)
-                    continue
-                self.stats.published += len(commit.outputs)
-            stored.append(commit)
-        self.stats.publish_s += time.perf_counter() - t_publish
-        if not stored:
-            return
-        commits = stored
-        to_ack = [m for c in commits for m in c.to_ack]
-        await self._faults.reach("before_mark")
-        t_mark = time.perf_counter()
-        if not await self._mark_applied([a for c in commits for a in c.effective]):
-            await self._nak_all(to_ack)
-            return
-        await self._faults.reach("before_ack")
-        t_ack = time.perf_counter()
-        if self._ack_all:
-            # AckPolicy.ALL: acking the last message acks the whole batch. If any of it is to be retried,
-            # ack none (an ack would cover the retried one too): the handler folds idempotently.
-            (commit,) = commits
-            to_ack = ([max(to_ack, key=lambda m: m.metadata.sequence.stream)]
-                      if len(to_ack) == commit.batch_size else [])
-        for msg in to_ack:
-            with contextlib.suppress(Exception):
-                await msg.ack()
-        for commit in commits:
-            for event_id in commit.applied:
-                self._seen.add(event_id)
-            self.stats.handled += len(commit.applied)
-        self.stats.commits += 1
-        self.stats.mark_s += t_ack - t_mark
-        self.stats.ack_s += time.perf_counter() - t_ack
-
-    async def _nak_all(self, msgs: list[Msg]) -> None:
-        for msg in msgs:
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=self._backoff(msg))
-
-    async def _mark_applied(self, items: list[Applied]) -> bool:
-        try:
-            await self._applied.mark(items, PUBLISH_TIMEOUT_S)
-            return True
-        except Exception as exc:
-            self.stats.publish_failures += 1
-            log.warning("%s: applied-log write failed, batch will be redelivered: %r", self._handler.stage, exc)
-            return False
-
-    async def _handle_with_progress(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
-        """Handle the batch; while it runs, tell the broker that it and the messages buffered behind it are
-        in progress, so none of them is redelivered to another consumer meanwhile."""
-        if not work:
-            return []
-        interval = max(0.05, self._delivery.ack_wait / 3)
-        loop = asyncio.get_running_loop()
-        sending: list[asyncio.Task[None]] = []
-
-        async def _in_progress() -> None:
-            # The batch in hand and what is buffered behind it: neither is redelivered meanwhile.
-            for msg in [w.msg for w in work] + self._pull.buffered_msgs():
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-
-        def _tick() -> None:
-            nonlocal timer
-            sending[:] = [t for t in sending if not t.done()] + [loop.create_task(_in_progress())]
-            timer = loop.call_later(interval, _tick)
-
-        # A timer, not a task: most batches finish long before it fires, and it costs less to cancel.
-        timer = loop.call_later(interval, _tick)
-        self.handling = True
-        try:
-            await self._faults.reach("during_handle")
-            return await self._handle_all(work)
-        finally:
-            self.handling = False
-            timer.cancel()
-            for task in sending:
-                task.cancel()
+    def _on_committed(self, commit: Commit) -> None:
+        for event_id in commit.applied:
+            self._seen.add(event_id)
+        self.stats.handled += len(commit.applied)
+        self.stats.published += len(commit.outputs)
+        self.stats.commits = self._committer.commits
+        self.stats.publish_s = self._committer.publish_s
+        self.stats.mark_s = self._committer.mark_s
+        self.stats.ack_s = self._committer.ack_s
+        self.stats.publish_failures = self._retry.retries
 
     async def _handle_all(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
         if not work:
             return []
-        if self._handler.concurrent and len(work) > 1:
-            return list(await asyncio.gather(*(self._handle_one(w) for w in work), return_exceptions=True))
-        results: list[list[Outgoing] | BaseException] = []
-        for w in work:
-            try:
-                results.append(await self._handle_one(w))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        self.handling = True
+        try:
+            await self._faults.reach("during_handle")
+            if self._handler.concurrent and len(work) > 1:
+                return list(await asyncio.gather(*(self._handle_one(w) for w in work), return_exceptions=True))
+            results: list[list[Outgoing] | BaseException] = []
+            for w in work:
+                try:
+                    results.append(await self._handle_one(w))
+                except Exception as exc:
+                    results.append(exc)
+            return results
+        finally:
+            self.handling = False
 
     async def _handle_one(self, w: _Work) -> list[Outgoing]:
         self._faults.maybe_raise()  # an injected handler error (fault tests); disarmed: one attribute check
-        return await self._handler.handle(w.envelope, w.event)
+        return await self._handler.handle(w.envelope, w.event, w.meta)
 
-    async def _failed(self, item: _Work, exc: BaseException, outgoing: list[Outgoing]) -> bool:
-        """Retry a transient failure with backoff; dead-letter poison. True when the msg is settled.
-        A decider may instead say restart, stop or escalate: that ends the loop (nothing of the batch
-        is acked; it is redelivered to whoever consumes next)."""
+    async def _failed(self, commit: Commit, item: _Work, exc: BaseException) -> None:
+        """Retry a transient failure with backoff; dead-letter poison, or a transient failure that keeps
+        failing. A decider may instead say restart, stop or escalate: that ends the loop (nothing of the
+        batch is acked; it is redelivered to whoever consumes next)."""
         directive = self._decider.decide(exc) if self._decider is not None else Directive.RESUME
         if directive is not Directive.RESUME:
             log.warning("%s: %s for %r", self._handler.stage, directive, exc)
             raise Directed(directive.value, exc)
-        deliveries = item.msg.metadata.num_delivered
+        seq = item.msg.metadata.sequence.stream
+        attempts = self._attempts.pop(seq, 0) + 1
         transient = isinstance(exc, TransientError)
-        if transient and deliveries < self._delivery.max_deliver:
+        if transient and attempts < self._delivery.max_deliver:
+            self._attempts[seq] = attempts
+            while len(self._attempts) > 100_000:
+                self._attempts.popitem(last=False)
             self.stats.retried += 1
+            self._held.release([item.msg])
             with contextlib.suppress(Exception):
-                await item.msg.nak(delay=self._backoff(item.msg))
-            return False
+                await item.msg.nak(delay=self._backoff(attempts))
+            return
         reason = "max_deliveries" if transient else "handler_error"
         log.warning("%s: dead-lettering %s (%s): %r", self._handler.stage, item.envelope.event_id, reason, exc)
-        outgoing.append(Outgoing(*dead_letter(self._handler.stage, item.msg, reason,
-                                              f"{type(exc).__name__}: {exc}", item.envelope.correlation_id)))
+        self._dead_letter(commit, item.msg, reason, f"{type(exc).__name__}: {exc}", item.envelope.correlation_id,
+                          attempts)
+
+    def _settled(self, msg: Msg) -> None:
+        self._attempts.pop(msg.metadata.sequence.stream, None)
+
+    def _dead_letter(self, commit: Commit, msg: Msg, reason: str, error: str, order_id: str = "-",
+                     attempts: int | None = None) -> None:
+        """The input is settled by its dead letter (stored with the batch's outputs, then acked)."""
+        self._settled(msg)
+        subject, envelope = dead_letter(self._handler.stage, msg, reason, error, order_id, attempts,
+                                        self._nc.max_payload)
+        commit.outputs.extend(_stored([Outgoing(subject, envelope)]))
+        commit.to_ack.append(msg)
         self.stats.dead_lettered += 1
-        return True
 
-    def _backoff(self, msg: Msg) -> float:
+    def _backoff(self, attempts: int) -> float:
         steps = self._delivery.backoff or (0.1,)
-        n = max(1, msg.metadata.num_delivered)
-        if n <= len(steps):
-            return steps[n - 1]
-        return min(steps[-1] * 2 ** (n - len(steps)), self._delivery.ack_wait)
-
-    def _publish_failed(self, exc: BaseException) -> None:
-        self.stats.publish_failures += 1
-        log.warning("%s: publish failed, batch will be redelivered: %r", self._handler.stage, exc)
+        if attempts <= len(steps):
+            return steps[attempts - 1]
+        return min(steps[-1] * 2 ** (attempts - len(steps)), self._delivery.ack_wait)

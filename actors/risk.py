@@ -9,7 +9,6 @@ across restarts and with several replicas.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +17,7 @@ from nats.js import JetStreamContext
 from actors.risk_rules import Rejection
 from actors.risk_state import RiskState, TradingState
 from actors.snapshot_codec import pack, unpack
-from actors.stage import Outgoing
+from actors.stage import FIRST_DELIVERY, InputMeta, Outgoing
 from actors.trading_control import TradingControl
 from cluster.config import SystemConfig
 from cluster.refprices import ReferencePrices
@@ -76,29 +75,34 @@ class RiskHandler:
             state.set_trading_state(switch.state, account)
         return switch.reason
 
-    async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: Event, meta: InputMeta = FIRST_DELIVERY) -> list[Outgoing]:
         self.changes += 1
         if isinstance(event, OrderReceived):
-            return self._decide(envelope, event)
+            return self._decide(envelope, event, meta.stored_ns)
         self.fold_execution(event)
         return []
 
     def fold_execution(self, event: Event) -> None:
         """Executions move working quantity into positions, or release it."""
-        if isinstance(event, OrderFilled):
+        if isinstance(event, OrderFilled) and event.correction:
+            self._state(event.account)[1].on_late_fill(event.account, event.symbol, event.side, event.order_id,
+                                                       event.last_qty, event.last_px, event.exec_id)
+        elif isinstance(event, OrderFilled):
             self._state(event.account)[1].on_fill(event.order_id, event.last_qty, event.last_px,
                                                   exec_id=event.exec_id)
         elif isinstance(event, OrderCanceled | OrderVenueRejected):
             self._state(event.account)[1].on_done(event.order_id)
 
-    def _decide(self, envelope: Envelope, order: OrderReceived) -> list[Outgoing]:
+    def _decide(self, envelope: Envelope, order: OrderReceived, received_ns: int) -> list[Outgoing]:
+        """`received_ns`: when the broker stored the order. Rate windows count in the broker's time, so
+        a decision does not depend on this host's clock (nor on how late a backlog is worked off)."""
         partition, state = self._state(order.account)
         known = state.outcome(order.order_id)
         if known == "approved":  # a redelivery of a decision already taken: the same event again
-            return [self._approve(envelope, order)]
+            return [self._approve(envelope, order, received_ns)]
         limits = self._cfg.risk.limits_for(order.account)
         ref = self._prices.get(order.venue, order.symbol)
-        now = time.time()
+        now = received_ns / 1e9
         rejection = None
         if known == "rejected":
             rejection = Rejection("duplicate_order_id", f"order id {order.order_id} was already rejected",
@@ -118,11 +122,11 @@ class RiskHandler:
                                 value=rejection.value)
             return [Outgoing(subjects.orders_rejected(partition), wrap(out, cause=envelope))]
         state.on_approved(order, now, reference_price=ref, limits=limits)
-        return [self._approve(envelope, order)]
+        return [self._approve(envelope, order, received_ns)]
 
     @staticmethod
-    def _approve(envelope: Envelope, order: OrderReceived) -> Outgoing:
-        approved = OrderApproved(**order.model_dump())
+    def _approve(envelope: Envelope, order: OrderReceived, received_ns: int) -> Outgoing:
+        approved = OrderApproved(**order.model_dump(), received_ns=received_ns or None)
         return Outgoing(subjects.orders_approved(order.venue), wrap(approved, cause=envelope))
 
 
@@ -204,7 +208,8 @@ async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
             continue
         for _, env, ev in decoded([msg]):
             if isinstance(ev, OrderApproved) and (state := mine(ev.account)) is not None:
-                state.on_approved(ev, env.ts / 1e9, limits=cfg.risk.limits_for(ev.account))
+                received = ev.received_ns if ev.received_ns is not None else env.ts  # older approvals: their ts
+                state.on_approved(ev, received / 1e9, limits=cfg.risk.limits_for(ev.account))
     handler = RiskHandler(cfg, states=states)
     for stream, key, subject in (("ORDERS_REJECTED", "rejected_seq", subjects.orders_rejected),
                                  ("EXECUTIONS", "exec_seq", lambda p: subjects.executions("*", p))):

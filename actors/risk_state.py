@@ -88,6 +88,8 @@ class RiskState:
         self._last_price: dict[str, Decimal] = {}
         self._global = TradingState.ACTIVE
         self._accounts: dict[str, TradingState] = {}
+        #: Exec ids of fills applied to orders our books had closed (corrections), oldest first.
+        self._late_execs: dict[str, None] = {}
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -242,6 +244,27 @@ class RiskState:
         order = self._working.get(order_id)
         if order is None or (exec_id is not None and exec_id in order.exec_ids):
             return False
+        return self._fill_working(order_id, order, last_qty, last_px, exec_id)
+
+    def on_late_fill(self, account: str, symbol: str, side: Side, order_id: str, last_qty: int, last_px: Decimal,
+                     exec_id: str) -> bool:
+        """A fill the venue reported for an order our books had closed (a correction): it moves the
+        position all the same, once per exec id (remembered, bounded, in the snapshot)."""
+        order = self._working.get(order_id)
+        if order is not None:
+            return self.on_fill(order_id, last_qty, last_px, exec_id=exec_id)
+        if exec_id in self._late_execs:
+            return False
+        self._late_execs[exec_id] = None
+        while len(self._late_execs) > self._remember:
+            del self._late_execs[next(iter(self._late_execs))]
+        exp = self._get(account, symbol)
+        exp.position += last_qty if Side(side) is Side.BUY else -last_qty
+        self._last_price[symbol] = last_px
+        return True
+
+    def _fill_working(self, order_id: str, order: _Working, last_qty: int, last_px: Decimal,
+                      exec_id: str | None) -> bool:
         if exec_id is not None:
             order.exec_ids.add(exec_id)
         self._add_working(order, -min(last_qty, order.remaining))
@@ -316,6 +339,7 @@ class RiskState:
             "recent": {account: list(ts) for account, ts in sorted(self._recent.items()) if ts},
             "last_prices": {symbol: str(px) for symbol, px in sorted(self._last_price.items())},
             "trading": {"global": self._global.value, "accounts": dict(sorted(self._accounts.items()))},
+            "late_execs": list(self._late_execs),
         }
 
     @classmethod
@@ -338,6 +362,7 @@ class RiskState:
         state._last_price = {symbol: Decimal(px) for symbol, px in data["last_prices"].items()}
         state._global = TradingState(data["trading"]["global"])
         state._accounts = {a: TradingState(s) for a, s in data["trading"]["accounts"].items()}
+        state._late_execs = dict.fromkeys(data.get("late_execs", ()))
         return state
 
     def __eq__(self, other: object) -> bool:

@@ -7,13 +7,31 @@ from typing import Any, Protocol
 
 from messages import Envelope, Event
 
-__all__ = ["Directed", "Outgoing", "StageHandler", "TransientError"]
+__all__ = ["FIRST_DELIVERY", "Directed", "InputMeta", "Outgoing", "StageHandler", "TransientError"]
 
 
 @dataclass(frozen=True)
 class Outgoing:
     subject: str
     envelope: Envelope
+
+
+@dataclass(frozen=True)
+class InputMeta:
+    """What the broker says of one input: when it stored it (epoch ns, the broker's own clock, the same
+    for every stage whatever their hosts' clocks say) and how many times it was delivered."""
+
+    stored_ns: int
+    deliveries: int = 1
+
+    @property
+    def redelivered(self) -> bool:
+        """Delivered before: a process before this one may have started (or finished) handling it."""
+        return self.deliveries > 1
+
+
+#: For a handler called outside a consumer loop (a rebuild, a test): stored at the epoch, delivered once.
+FIRST_DELIVERY = InputMeta(stored_ns=0)
 
 
 class TransientError(Exception):
@@ -44,6 +62,6 @@ class StageHandler(Protocol):
     #: Whether the messages of one batch may be handled concurrently (order is kept on the wire).
     concurrent: bool
 
-    async def handle(self, envelope: Envelope, event: Event) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: Event, meta: InputMeta) -> list[Outgoing]:
         """Events to publish for this input; raise TransientError to retry, anything else is poison."""
         ...

@@ -53,6 +53,14 @@ class TradingControl:
         return self._global.state is TradingState.HALTED or any(
             s.state is TradingState.HALTED for s in self._accounts.values())
 
+    @property
+    def globally_halted(self) -> bool:
+        return self._global.state is TradingState.HALTED
+
+    def halted_accounts(self) -> list[str]:
+        """Accounts halted on their own (the desk's global state aside)."""
+        return [a for a, s in self._accounts.items() if s.state is TradingState.HALTED]
+
     def switch_for(self, account: str) -> TradingSwitch:
         own = self._accounts.get(account, _ACTIVE)
         return own if _STRICTNESS[own.state] > _STRICTNESS[self._global.state] else self._global

@@ -81,7 +81,8 @@ def rejection(order: NewOrderSingle, venue_order_id: str, reason: str = REJECT_R
     """The order's only report when the venue refuses it: "rejected", exec id ``<venue order id>-R``."""
     return ExecReport(exec_id=f"{venue_order_id}-R", cl_ord_id=order.cl_ord_id, kind="rejected",
                       venue_order_id=venue_order_id, symbol=order.symbol, side=order.side, order_qty=order.qty,
-                      reason=reason)
+                      reason=reason, price=order.price, account=order.account,
+                      allocation_profile=order.allocation_profile)
 
 
 class VenueFaults:

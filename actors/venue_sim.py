@@ -39,6 +39,7 @@ from actors.book_venue import (
     CancelCommand,
     ExpireCommand,
     JournalRecord,
+    MassCancelCommand,
     NewCommand,
     Outcome,
     RejectCommand,
@@ -53,16 +54,26 @@ from cluster.refprices import publish_reference_prices
 from cluster.streams import read_stream
 from messages import MSG_ID_HEADER, subjects
 from messages.base import Side
-from messages.venue import ExecReport, NewOrderSingle, OrderCancelRequest, OrderStatusRequest, SessionReply
+from messages.venue import (
+    ExecReport,
+    NewOrderSingle,
+    OrderCancelRequest,
+    OrderMassCancelRequest,
+    OrderStatusRequest,
+    SessionReply,
+    SessionRequest,
+)
 
-__all__ = ["VenueDiverged", "VenueSession"]
+__all__ = ["CLOSED_UNKNOWN", "VenueDiverged", "VenueSession"]
 
 log = logging.getLogger(__name__)
 
-_REQUEST: TypeAdapter[NewOrderSingle | OrderStatusRequest | OrderCancelRequest] = TypeAdapter(
-    Annotated[NewOrderSingle | OrderStatusRequest | OrderCancelRequest, Field(discriminator="op")])
+_REQUEST: TypeAdapter[SessionRequest] = TypeAdapter(Annotated[SessionRequest, Field(discriminator="op")])
 
-_BookCommand = NewCommand | RejectCommand | CancelCommand | TickCommand | ExpireCommand
+_BookCommand = NewCommand | RejectCommand | CancelCommand | MassCancelCommand | TickCommand | ExpireCommand
+
+#: The reason recorded for an order closed by a status request before the venue received it.
+CLOSED_UNKNOWN = "closed by the client before the venue received it"
 
 #: Seconds to wait for the broker to acknowledge one journal or drop-copy write.
 ACK_TIMEOUT = 5.0
@@ -241,8 +252,9 @@ class VenueSession:
         reply_now, pending = await self._execute(msg.data)
         if pending is None:
             unconfirmed = self._confirming.get(_cl_ord_id(reply_now))
-            if reply_now.duplicate and unconfirmed is not None:
-                # A retry of an order whose journal write is still in flight: answer once it is settled.
+            if unconfirmed is not None:
+                # A retry of (or a status request for) an order whose journal write is still in flight:
+                # answer once it is settled, from what is then on record.
                 self._track(asyncio.create_task(self._after(unconfirmed, msg, _cl_ord_id(reply_now))))
             else:
                 await self._respond(msg, reply_now)
@@ -293,10 +305,17 @@ class VenueSession:
         except ValidationError as exc:
             return SessionReply(ok=False, error=f"malformed request: {exc.error_count()} error(s)"), None
         if isinstance(request, OrderStatusRequest):
-            return SessionReply(ok=True, reports=self.book.status(request.cl_ord_id)), None
-        if isinstance(request, OrderCancelRequest):
+            known = self.book.status(request.cl_ord_id)
+            if known or request.close_if_unknown is None:
+                return SessionReply(ok=True, reports=known), None
+            # Unknown and to be closed: recorded as rejected, so a late copy of the order is a duplicate.
+            duplicate, reports = self._fill_all_reject(request.close_if_unknown, request.reason or CLOSED_UNKNOWN)
+            request = request.close_if_unknown
+        elif isinstance(request, OrderCancelRequest):
             return SessionReply(ok=True, reports=(self._fill_all_cancel_refusal(request.cl_ord_id),)), None
-        if request.cl_ord_id not in self.book.orders and self.faults.rejects(request.cl_ord_id):
+        elif isinstance(request, OrderMassCancelRequest):
+            return SessionReply(ok=True), None  # nothing rests in a fill-everything venue
+        elif request.cl_ord_id not in self.book.orders and self.faults.rejects(request.cl_ord_id):
             duplicate, reports = self._fill_all_reject(request)
         else:
             duplicate, reports = self.book.submit(request)
@@ -310,11 +329,13 @@ class VenueSession:
             return SessionReply(ok=False, error=f"journal unavailable: {exc!r}"), None
         return reply, (request.cl_ord_id, futures)
 
-    def _fill_all_reject(self, order: NewOrderSingle) -> tuple[bool, tuple[ExecReport, ...]]:
-        """Fault injection: the order takes a venue order id but its only report is a rejection."""
+    def _fill_all_reject(self, order: NewOrderSingle,
+                         reason: str = REJECT_REASON) -> tuple[bool, tuple[ExecReport, ...]]:
+        """The order takes a venue order id but its only report is a rejection (fault injection, or a
+        gateway closing an order the venue never received)."""
         assert isinstance(self.book, FillAllVenue)
         _, executed = self.book.submit(order)
-        reports = (rejection(order, executed[0].venue_order_id, REJECT_REASON),)
+        reports = (rejection(order, executed[0].venue_order_id, reason),)
         self.book.orders[order.cl_ord_id] = reports
         return False, reports
 
@@ -362,9 +383,18 @@ class VenueSession:
                                                                       "error(s)"))
             return
         if isinstance(request, OrderStatusRequest):
-            self._reply_after_last(msg, SessionReply(ok=True, reports=book.status(request.cl_ord_id)))
+            if request.close_if_unknown is not None and not book.knows(request.cl_ord_id):
+                # Unknown and to be closed: journaled as rejected, so a late copy of it is a duplicate.
+                self._run(RejectCommand(order=request.close_if_unknown, reason=request.reason or CLOSED_UNKNOWN), msg)
+            else:
+                self._reply_after_last(msg, SessionReply(ok=True, reports=book.status(request.cl_ord_id)))
         elif isinstance(request, OrderCancelRequest):
             self._run(CancelCommand(cl_ord_id=request.cl_ord_id), msg)
+        elif isinstance(request, OrderMassCancelRequest):
+            if book.open_client_orders(request.account):
+                self._run(MassCancelCommand(account=request.account), msg)
+            else:  # nothing to cancel: nothing to journal
+                self._reply_after_last(msg, SessionReply(ok=True))
         elif book.knows(request.cl_ord_id):
             # A retry: the order's own reports as recorded, once everything executed so far is on record.
             self._reply_after_last(msg, SessionReply(ok=True, duplicate=True,

@@ -16,25 +16,28 @@ from typing import Any
 
 import ray
 
+from actors.advisories import MaxDeliveriesHandler, decode_advisory
+from actors.alarms import Alarms
 from actors.allocator import AllocatorHandler
+from actors.closures import Closures
 from actors.faults import FaultPoints
-from actors.gateway import CancelHandler, DropCopyHandler, GatewayHandler, HaltSweeper, VenueLink, decode_report
+from actors.gateway import CancelHandler, DropCopyHandler, GatewayHandler, OrderWaits, decode_report
 from actors.gateway_orders import GatewayOrders
+from actors.halt_sweeper import HaltSweeper
 from actors.loop import ConsumerLoop, RecentIds
 from actors.positions_projection import PositionsProjection
 from actors.risk import RiskHandler, rebuild_risk_states, save_risk_snapshots
 from actors.stage import Directed, StageHandler
 from actors.trading_control import TradingControl
 from actors.venue_breaker import VenueBreaker
+from actors.venue_link import VenueLink
 from actors.waiting import first_of
-from cluster.config import SystemConfig, VenueMode
+from cluster.config import SystemConfig
 from cluster.control import watch_control
 from cluster.gc_tuning import gc_clock
 from cluster.nats_conn import connect_retrying
 from cluster.refprices import ReferencePrices, watch_reference_prices
-from cluster.streams import decoded, read_stream
-from cluster.topology import consumer_specs
-from messages import subjects
+from cluster.topology import ADVISORIES_DURABLE, consumer_specs
 from supervision.breaker import BreakerState
 from supervision.decider import Decider, Directive
 
@@ -121,6 +124,8 @@ class StageWorker(WorkerBase):
         self.faults = FaultPoints()
         self.handler: StageHandler | None = None
         self.breaker: VenueBreaker | None = None
+        self.link: VenueLink | None = None
+        self.alarms = Alarms(None, name)
         self.control = TradingControl()
         self.prices = ReferencePrices()
         self._control_changed = asyncio.Event()
@@ -152,18 +157,14 @@ class StageWorker(WorkerBase):
             assert self.venue is not None
             gw = self.cfg.stages.gateway
             self.breaker = VenueBreaker(nc, self.venue, gw.breaker.settings(gw.call_timeout))
-            link = VenueLink(nc, self.venue, gw, self.breaker)
-            orders = GatewayOrders(self.venue)
-            if self.cfg.venues[self.venue].mode is VenueMode.BOOK:
-                # Orders may rest at the venue: know them (and their states) before taking reports.
-                stored = await read_stream(js, "EXECUTIONS", subjects.executions(self.venue, "*"))
-                for _, _, event in decoded(stored):
-                    orders.restore(event)
-            placed = self.handler = GatewayHandler(link, orders, self.cfg.partitions, self.control)
+            link = self.link = VenueLink(nc, self.venue, gw, self.breaker)
+            waits = OrderWaits()
+            orders = GatewayOrders(self.venue, on_change=waits.changed)
+            placed = self.handler = GatewayHandler(link, orders, self.cfg.partitions, waits, Closures(js, self.venue),
+                                                   self.control, self.alarms)
             cancels = CancelHandler(link, orders, self.cfg.partitions)
-            wait_s = max(gw.delivery.ack_wait, 1.0) + gw.max_hold
-            dropcopy = DropCopyHandler(link, orders, self.cfg.partitions, placed, wait_s)
-            self._tasks.append(asyncio.create_task(self._sweep_halted(HaltSweeper(link, orders, self.control))))
+            dropcopy = DropCopyHandler(link, orders, self.cfg.partitions, self.alarms)
+            self._tasks.append(asyncio.create_task(self._sweep_halted(HaltSweeper(link, self.control))))
             built: dict[str, tuple[StageHandler, Any, bool]] = {}
             for d in self.durables:
                 if d.endswith("-cancel"):
@@ -192,11 +193,13 @@ class StageWorker(WorkerBase):
     async def _sweep_halted(self, sweeper: HaltSweeper) -> None:
         """Cancel working orders of halted accounts at once on a change, and again while it lasts."""
         while True:
+            changed = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._control_changed.wait(), 1.0)
+                changed = True
             self._control_changed.clear()
             try:
-                await sweeper.sweep()
+                await sweeper.sweep(force=changed)
             except Exception as exc:  # keep sweeping: a venue outage must not end the halt's cancels
                 log.warning("halt sweep failed: %r", exc)
 
@@ -206,6 +209,8 @@ class StageWorker(WorkerBase):
         async def _woken() -> None:
             for loop in self.loops:
                 loop.wake()
+            if self.link is not None:
+                self.link.wake()  # answers on the wire may be lost: every order waiting asks again now
 
         nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_reconnected=_woken)
         js = nc.jetstream()
@@ -216,6 +221,7 @@ class StageWorker(WorkerBase):
                 with contextlib.suppress(Exception):
                     await nc.drain()
                 return {}
+        self.alarms = Alarms(nc, self.name)  # named after the child it is (a standby takes one's name)
         t_build = time.monotonic()
         built = await self._build(nc, js)
         built_s = time.monotonic() - t_build
@@ -228,7 +234,7 @@ class StageWorker(WorkerBase):
         decider = Decider({"TransientError": Directive.RESUME, **self.cfg.supervision.deciders},
                           default=Directive.RESUME)
         self.loops = [ConsumerLoop(nc, js, specs[d].stream, d, built[d][0], specs[d].delivery, seen, self.faults,
-                                   gate if built[d][2] else None, built[d][1], decider, specs[d].ack_all)
+                                   gate if built[d][2] else None, built[d][1], decider, specs[d].ack_all, self.alarms)
                       for d in self.durables]
         tasks = [asyncio.create_task(loop.run(), name=loop.durable) for loop in self.loops]
         log.info("%s consuming %s (state rebuilt in %.3fs)", self.name, ",".join(self.durables), built_s)
@@ -295,24 +301,53 @@ class StageWorker(WorkerBase):
 
 
 class PositionsWorker(WorkerBase):
-    """The positions projection (event sourced from executions, with snapshots)."""
+    """The positions projection (event sourced from executions, with snapshots), and the watch of the
+    broker's max-deliveries advisories (the last line of the dead letters: see actors.advisories)."""
 
     def __init__(self, cfg_json: str, name: str) -> None:
         super().__init__(cfg_json, name)
         self.projection: PositionsProjection | None = None
+        self.advisories: ConsumerLoop | None = None
 
     async def _run(self) -> dict[str, Any]:
-        nc = await connect_retrying(self.cfg.nats.url, name=self.name)
+        nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_reconnected=self._wake_advisories)
+        js = nc.jetstream()
+        alarms = Alarms(nc, self.name)
+        spec = next(s for s in consumer_specs(self.cfg) if s.durable == ADVISORIES_DURABLE)
+        stage_of = {s.durable: s.stage for s in consumer_specs(self.cfg)}
+        handler = MaxDeliveriesHandler(js, stage_of, alarms, nc.max_payload)
+        self.advisories = ConsumerLoop(nc, js, spec.stream, spec.durable, handler, spec.delivery,
+                                       decoder=decode_advisory, alarms=alarms)
+        watch = asyncio.create_task(self.advisories.run(), name="advisories")
         try:
-            self.projection = PositionsProjection(nc, nc.jetstream())
+            self.projection = PositionsProjection(nc, js)
             await self.projection.start()
             self._ready.set()
-            await self._stop.wait()
+            await first_of(self._stop, _done(watch))
+            if watch.done() and watch.exception() is not None:
+                raise watch.exception()  # type: ignore[misc]
             await self.projection.stop()
         finally:
+            await self.advisories.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(watch, 5.0)
             with contextlib.suppress(Exception):
                 await nc.drain()
         return self.stats()
 
+    async def _wake_advisories(self) -> None:
+        if self.advisories is not None:
+            self.advisories.wake()
+
     def stats(self) -> dict[str, Any]:
-        return {"seq": self.projection.seq if self.projection else 0}
+        out: dict[str, Any] = {"seq": self.projection.seq if self.projection else 0}
+        if self.advisories is not None:
+            out[ADVISORIES_DURABLE] = vars(self.advisories.stats).copy()
+        return out
+
+
+def _done(task: asyncio.Task[None]) -> asyncio.Event:
+    """An event set when `task` ends."""
+    event = asyncio.Event()
+    task.add_done_callback(lambda _t: event.set())
+    return event

@@ -271,7 +271,7 @@ def _with_nats(args: argparse.Namespace, work: Any) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from cluster.dlq import list_dead_letters, replay
+    from cluster.dlq import OriginalGone, list_dead_letters, original, replay
     from cluster.render import console, print_json
 
     async def work(nc: Any) -> int:
@@ -294,9 +294,16 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if not chosen and not getattr(args, "all", False):
             raise CliError(f"no dead letter with id {args.id}", 1)
         if args.dlq_command == "show":
-            print_json(chosen[0].to_dict(with_payload=True))
+            try:
+                payload, _ = await original(js, chosen[0])
+            except OriginalGone as exc:
+                raise CliError(str(exc), 1) from None
+            print_json(chosen[0].to_dict(with_payload=True, payload=payload))
             return 0
-        results = await replay(js, chosen)
+        try:
+            results = await replay(js, chosen)
+        except OriginalGone as exc:
+            raise CliError(str(exc), 1) from None
         if args.json:
             print_json([vars(r) for r in results])
         else:

@@ -62,6 +62,10 @@ class NatsConfig(_Strict):
     max_age: Duration = 7 * 86400.0
     max_bytes: ByteSize = 10 * 2**30
     connect_timeout: Duration = 5.0
+    #: How long the broker recognises a copy of an order-path event by its id (None: as long as the
+    #: streams keep it, max_age). The broker keeps each id of the window in memory (a few hundred bytes
+    #: per message): shorten it to trade that memory for copies older than it reaching the stages.
+    duplicate_window: Duration | None = None
 
 
 class VenueMode(StrEnum):

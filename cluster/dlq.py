@@ -1,4 +1,8 @@
-"""Dead letters for operators: list, show and replay messages a stage could not process."""
+"""Dead letters for operators: list, show and replay messages a stage could not process.
+
+A letter whose original was too large to copy (`payload_omitted`) is read from where the original is
+(its stream and sequence) for `show` and `replay`, as long as the stream keeps it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ import base64
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from actors.applied import REPLAY_HEADER, REPLAY_OF_HEADER
 from cluster.streams import decoded, read_stream
-from messages import DeadLettered, subjects
+from messages import MSG_ID_HEADER, DeadLettered, subjects
 
-__all__ = ["DeadLetterRecord", "ReplayResult", "list_dead_letters", "replay"]
+__all__ = ["DeadLetterRecord", "OriginalGone", "ReplayResult", "list_dead_letters", "original", "replay"]
+
+
+class OriginalGone(LookupError):
+    """A letter without a copy of its original, whose stream no longer keeps it."""
 
 
 @dataclass(frozen=True)
@@ -23,10 +32,10 @@ class DeadLetterRecord:
     def payload(self) -> bytes:
         return base64.b64decode(self.letter.payload_b64)
 
-    def to_dict(self, with_payload: bool = False) -> dict[str, object]:
+    def to_dict(self, with_payload: bool = False, payload: bytes | None = None) -> dict[str, object]:
         data: dict[str, object] = {"id": self.id, **self.letter.model_dump(mode="json", exclude={"payload_b64"})}
         if with_payload:
-            data["payload"] = self.payload.decode("utf-8", errors="replace")
+            data["payload"] = (self.payload if payload is None else payload).decode("utf-8", errors="replace")
         return data
 
 
@@ -34,7 +43,7 @@ class DeadLetterRecord:
 class ReplayResult:
     id: int
     subject: str
-    outcome: str  # "replayed" or "duplicate" (the broker already holds that message id)
+    outcome: str  # "replayed", or "duplicate" (this letter was replayed before)
 
 
 async def list_dead_letters(js: JetStreamContext, stage: str | None = None) -> list[DeadLetterRecord]:
@@ -43,20 +52,37 @@ async def list_dead_letters(js: JetStreamContext, stage: str | None = None) -> l
             if isinstance(ev, DeadLettered)]
 
 
+async def original(js: JetStreamContext, record: DeadLetterRecord) -> tuple[bytes, dict[str, str]]:
+    """The original's payload and headers: the letter's copy, or (omitted) the stream's message."""
+    letter = record.letter
+    if not letter.payload_omitted:
+        return record.payload, dict(letter.headers)
+    if letter.original_stream is None or letter.original_stream_seq is None:
+        raise OriginalGone(f"dead letter {record.id} has neither a copy nor the place of its original")
+    try:
+        raw = await js.get_msg(letter.original_stream, letter.original_stream_seq)
+    except NotFoundError:
+        raise OriginalGone(f"dead letter {record.id}: {letter.original_stream} no longer keeps message "
+                           f"#{letter.original_stream_seq}") from None
+    return raw.data or b"", dict(raw.headers or {})
+
+
 async def replay(js: JetStreamContext, records: list[DeadLetterRecord]) -> list[ReplayResult]:
     """Republish each original message to its original subject, with its original headers.
 
-    A replay of a message that was already processed has no second effect: its Nats-Msg-Id is
-    dropped by the stream inside the duplicate window, and past it the stage's applied log (checked
-    for every message carrying the replay header) recognises the event id.
-    """
+    The replay is a new message (its own Nats-Msg-Id, `<original id>:replay:<letter id>`, so the
+    stream takes it although it keeps the original's id; a second replay of the same letter is
+    dropped as a copy). It carries the original's sequence (Trade-Replay-Of): a stage that already
+    applied the original recognises it in its applied log, so a replay has no second effect."""
     results = []
     for record in records:
-        headers = {k: v for k, v in record.letter.headers.items() if not k.startswith("Nats-Expected")}
+        payload, original_headers = await original(js, record)
+        headers = {k: v for k, v in original_headers.items() if not k.startswith("Nats-Expected")}
+        headers[MSG_ID_HEADER] = f"{headers.get(MSG_ID_HEADER, 'dlq')}:replay:{record.id}"
         headers[REPLAY_HEADER] = str(record.id)
         if record.letter.original_stream_seq is not None:
             headers[REPLAY_OF_HEADER] = str(record.letter.original_stream_seq)
-        ack = await js.publish(record.letter.original_subject, record.payload, headers=headers or None)
+        ack = await js.publish(record.letter.original_subject, payload, headers=headers)
         results.append(ReplayResult(record.id, record.letter.original_subject,
                                     "duplicate" if ack.duplicate else "replayed"))
     return results

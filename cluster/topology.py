@@ -17,18 +17,26 @@ from nats.js.api import (
 )
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
+from actors.advisories import ADVISORIES_STREAM, ADVISORY_SUBJECTS
 from actors.applied import APPLIED_BUCKET
+from actors.closures import CLOSURES_BUCKET
+from actors.loop import DELIVERY_SLACK
 from actors.positions_projection import POSITIONS_BUCKET
 from actors.risk import RISK_BUCKET
-from cluster.config import DeliveryConfig, SystemConfig, VenueMode
+from cluster.config import DeliveryConfig, SystemConfig
 from cluster.control import CONTROL_BUCKET
 from cluster.refprices import REFPRICES_BUCKET
 from messages import subjects
 from supervision.breaker_store import BREAKERS_BUCKET
 
-__all__ = ["ConsumerSpec", "consumer_specs", "ensure_topology", "stream_of"]
+__all__ = ["ADVISORIES_DURABLE", "ConsumerSpec", "consumer_specs", "duplicate_window", "ensure_topology", "stream_of"]
 
-DUPLICATE_WINDOW_S = 120.0
+#: The broker's duplicate window on streams whose copies nobody downstream needs to recognise.
+SHORT_DUPLICATE_WINDOW_S = 120.0
+#: Streams whose copies must be recognised for as long as the original is kept (see `duplicate_window`).
+_ORDER_PATH = frozenset({"ORDERS_RECEIVED", "ORDERS_APPROVED", "ORDERS_REJECTED", "ORDERS_CANCEL", "EXECUTIONS",
+                         "ALLOCATIONS", "DLQ", "VENUE", "VENUE_INPUT"})
+ADVISORIES_DURABLE = "dead-letters"
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,9 @@ class ConsumerSpec:
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,
             ack_wait=self.delivery.ack_wait,
-            max_deliver=self.delivery.max_deliver,
+            # The loop dead-letters an input whose handler failed max_deliver times; the broker gives a
+            # message up only well past that (a process dying on it each time): see actors.advisories.
+            max_deliver=self.delivery.max_deliver + DELIVERY_SLACK,
             max_ack_pending=self.delivery.max_ack_pending,
             filter_subject=self.filter_subject,
             max_waiting=64,
@@ -69,31 +79,45 @@ def consumer_specs(cfg: SystemConfig) -> list[ConsumerSpec]:
     """Risk and allocator consume one durable per partition; each gateway its venue's subjects.
 
     Risk also folds its partitions' executions (positions and working orders for its limits); a
-    gateway takes its venue's cancel requests and, in book mode, the venue's unsolicited reports
-    from the drop copy."""
+    gateway takes its venue's cancel requests and the venue's own record (the drop copy), from which
+    every execution event is published. One durable watches the broker's max-deliveries advisories."""
     specs: list[ConsumerSpec] = []
     for p in range(cfg.partitions):
         specs.append(ConsumerSpec("risk", "ORDERS_RECEIVED", f"risk-p{p}", subjects.orders_received(p), p,
                                   cfg.stages.risk.delivery))
         specs.append(ConsumerSpec("risk", "EXECUTIONS", f"risk-exec-p{p}", subjects.executions("*", p), p,
                                   cfg.stages.risk.delivery, ack_all=True))
-    for venue, vcfg in cfg.venues.items():
+    for venue in cfg.venues:
         specs.append(ConsumerSpec("gateway", "ORDERS_APPROVED", f"gateway-{venue}",
                                   subjects.orders_approved(venue), None, cfg.stages.gateway.delivery))
         specs.append(ConsumerSpec("gateway", "ORDERS_CANCEL", f"gateway-{venue}-cancel",
                                   subjects.orders_cancel(venue), None, cfg.stages.gateway.delivery))
-        if vcfg.mode is VenueMode.BOOK:
-            specs.append(ConsumerSpec("gateway", "VENUE", f"gateway-{venue}-dropcopy",
-                                      subjects.venue_dropcopy(venue), None, cfg.stages.gateway.delivery))
+        specs.append(ConsumerSpec("gateway", "VENUE", f"gateway-{venue}-dropcopy",
+                                  subjects.venue_dropcopy(venue), None, cfg.stages.gateway.delivery))
     for p in range(cfg.partitions):
         specs.append(ConsumerSpec("allocator", "EXECUTIONS", f"allocator-p{p}",
                                   subjects.executions("*", p), p, cfg.stages.allocator.delivery))
+    specs.append(ConsumerSpec("positions", ADVISORIES_STREAM, ADVISORIES_DURABLE, ADVISORY_SUBJECTS, None,
+                              cfg.stages.allocator.delivery))
     return specs
+
+
+def duplicate_window(cfg: SystemConfig, stream: str) -> float:
+    """The broker drops a message whose Nats-Msg-Id it stored within this window. On the order path it
+    is the streams' retention (`nats.duplicate_window`, default max_age): every event id derives from
+    what caused it, so a copy of an old event (a re-placed order id, an output republished after a long
+    outage) is dropped for as long as the original is kept, and no stage needs a memory of its own."""
+    if stream not in _ORDER_PATH:
+        return SHORT_DUPLICATE_WINDOW_S
+    window = cfg.nats.duplicate_window if cfg.nats.duplicate_window is not None else cfg.nats.max_age
+    if cfg.nats.max_age:
+        window = min(window, cfg.nats.max_age)
+    return window or SHORT_DUPLICATE_WINDOW_S
 
 
 async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
     """Create or update every stream and consumer; safe to run any number of times."""
-    for spec in subjects.STREAMS:
+    for spec in (*subjects.STREAMS, subjects.StreamSpec(ADVISORIES_STREAM, (ADVISORY_SUBJECTS,))):
         stream_cfg = StreamConfig(
             name=spec.name,
             subjects=list(spec.subjects),
@@ -103,7 +127,7 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
             max_age=cfg.nats.max_age,
             max_bytes=cfg.nats.max_bytes,
             discard=DiscardPolicy.NEW,
-            duplicate_window=DUPLICATE_WINDOW_S,
+            duplicate_window=duplicate_window(cfg, spec.name),
         )
         try:
             await js.stream_info(spec.name)
@@ -121,6 +145,7 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
         (REFPRICES_BUCKET, 1, 0.0, "reference prices per venue and symbol"),
         ("SUPERVISION", 5, 0.0, "the supervision tree's state: child actor names and counters"),
         (RISK_BUCKET, 1, 0.0, "risk partition snapshots with the stream positions they cover"),
+        (CLOSURES_BUCKET, 1, cfg.nats.max_age, "orders a gateway closed without the venue (never sent)"),
     )
     for bucket, history, ttl, description in buckets:
         await _ensure_bucket(js, KeyValueConfig(bucket=bucket, history=history, ttl=ttl or None,

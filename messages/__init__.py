@@ -6,6 +6,7 @@ from messages.commands import CancelOrder, NewOrder, OrderSpec
 from messages.envelope import MSG_ID_HEADER, DecodeError, Envelope, decode, encode, wrap
 from messages.events import (
     EVENT_TYPES,
+    AlarmRaised,
     AllocationCompleted,
     AllocationLine,
     BreakerChanged,
@@ -27,11 +28,12 @@ from messages.events import (
     SupervisionEvent,
     TradingStateChanged,
 )
-from messages.ids import derive_event_id, new_order_id, order_received_id
+from messages.ids import derive_event_id, execution_event_id, new_order_id, order_received_id
 
 __all__ = [
     "EVENT_TYPES",
     "MSG_ID_HEADER",
+    "AlarmRaised",
     "AllocationCompleted",
     "AllocationLine",
     "BreakerChanged",
@@ -65,6 +67,7 @@ __all__ = [
     "decode",
     "derive_event_id",
     "encode",
+    "execution_event_id",
     "new_order_id",
     "order_received_id",
     "subjects",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -11,6 +12,7 @@ from messages.commands import OrderSpec
 
 __all__ = [
     "EVENT_TYPES",
+    "AlarmRaised",
     "AllocationCompleted",
     "AllocationLine",
     "BreakerChanged",
@@ -40,6 +42,9 @@ class OrderReceived(OrderSpec, Event):
 
 class OrderApproved(OrderSpec, Event):
     TYPE = "OrderApproved"
+    #: When the broker stored the OrderReceived (epoch ns, the broker's clock): the time risk's rate
+    #: windows count in, the same for every replica whatever its own clock says.
+    received_ns: int | None = None
 
 
 class OrderRejected(Event):
@@ -59,6 +64,9 @@ class _VenueEvent(Event):
     venue: VenueId
     order_qty: Quantity
     allocation_profile: AccountId | None = None
+    #: A venue report for an order our books had already closed: published as the correction it is
+    #: (the venue's record wins), and flagged by the audit.
+    correction: bool = False
 
 
 class OrderAccepted(_VenueEvent):
@@ -169,10 +177,26 @@ class DeadLettered(Event):
     reason: str
     error: str
     original_subject: str
+    original_stream: str | None = None
     original_stream_seq: int | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     payload_b64: str
+    #: The original was too large to copy here: it is read from `original_stream` at `original_stream_seq`.
+    payload_omitted: bool = False
     deliveries: int = Field(ge=1)
+
+
+class AlarmRaised(Event):
+    """Something an operator must look at, published on `supervision.alarm.<kind>` (and counted in
+    the metrics): a message given up by the broker, a refused control value, an order whose venue
+    state is in doubt, a correction from the venue, a stream that refuses writes."""
+
+    TYPE = "AlarmRaised"
+    order_id: str = "-"  # type: ignore[assignment]
+    source: str
+    kind: str
+    detail: str
+    severity: Literal["warning", "critical"] = "warning"
 
 
 class SupervisionEvent(Event):
@@ -241,6 +265,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Escalated,
         GaveUp,
         BreakerChanged,
+        AlarmRaised,
     )
 }
 

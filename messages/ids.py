@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
-__all__ = ["ORDER_ID_PATTERN", "derive_event_id", "is_valid_order_id", "new_order_id", "order_received_id"]
+__all__ = ["ORDER_ID_PATTERN", "derive_event_id", "execution_event_id", "is_valid_order_id", "new_order_id",
+           "order_received_id"]
 
 _NAMESPACE = uuid.UUID("6f1c9a4e-2b57-4c38-9d0e-7b3f1a2c5d81")
 
@@ -22,6 +23,12 @@ def derive_event_id(cause: uuid.UUID | str, event_type: str, discriminator: str 
 def order_received_id(order_id: str) -> uuid.UUID:
     """The same order id twice is one order: its OrderReceived always has this id."""
     return uuid.uuid5(_NAMESPACE, f"order|{order_id}")
+
+
+def execution_event_id(venue: str, exec_id: str, event_type: str) -> uuid.UUID:
+    """The event for one venue report has this id whichever path published it (the order's reply, the
+    drop copy, a status answer): the same fact is one event, and the stream drops a second copy."""
+    return uuid.uuid5(_NAMESPACE, f"exec|{venue}|{exec_id}|{event_type}")
 
 
 def new_order_id() -> str:

@@ -8,6 +8,7 @@ import zlib
 __all__ = [
     "STREAMS",
     "StreamSpec",
+    "alarm",
     "allocations",
     "control_trading",
     "dlq",
@@ -73,6 +74,11 @@ def control_trading() -> str:
 
 def dlq(stage: str) -> str:
     return f"dlq.{_token(stage, 'stage')}"
+
+
+def alarm(kind: str) -> str:
+    """Alarms (AlarmRaised) by kind; stored with the supervision events."""
+    return f"supervision.alarm.{_token(kind, 'alarm kind')}"
 
 
 def supervision(path: str) -> str:

@@ -29,7 +29,7 @@ class Echo:
     stage = "echo"
     concurrent = False
 
-    async def handle(self, envelope: Envelope, event: Any) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: Any, meta: Any = None) -> list[Outgoing]:
         return [Outgoing("out.0", wrap(event, cause=envelope))]
 
 

@@ -31,7 +31,7 @@ class SlowHandler:
         self.seconds = seconds
         self.handled = 0
 
-    async def handle(self, envelope: Envelope, event: Any) -> list[Outgoing]:
+    async def handle(self, envelope: Envelope, event: Any, meta: Any = None) -> list[Outgoing]:
         await asyncio.sleep(self.seconds)
         self.handled += 1
         return []

@@ -1,49 +1,80 @@
-"""The halt sweeper cancels the working orders of halted accounts, and only those."""
+"""The halt sweeper asks the venue to mass-cancel what rests for each halted scope, and only those."""
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
-from actors.gateway import HaltSweeper
-from actors.gateway_orders import GatewayOrders
-from actors.trading_control import TradingControl, account_key
-from messages import OrderApproved
-from messages.venue import ExecReport, OrderCancelRequest, SessionReply
+from actors.halt_sweeper import HaltSweeper
+from actors.trading_control import GLOBAL_KEY, TradingControl, account_key
+from messages.venue import OrderMassCancelRequest, SessionReply
 
 
 class RecordingLink:
-    """Stands in for the venue session: records the cancels it is asked to send."""
+    """Stands in for the venue session: records the mass cancels it is asked to send."""
 
     def __init__(self) -> None:
-        self.cancels: list[str] = []
+        self.sent: list[str | None] = []
+        self.now = 0.0
 
-    async def send(self, request: OrderCancelRequest) -> SessionReply:
-        self.cancels.append(request.cl_ord_id)
-        return SessionReply(ok=True, reports=())
+    def clock(self) -> float:
+        return self.now
 
-def working(orders: GatewayOrders, order_id: str, account: str) -> None:
-    orders.track(OrderApproved(order_id=order_id, account=account, symbol="AAPL", side="BUY", qty=10,
-                               price=Decimal("10")))
-    orders.apply(order_id, ExecReport(exec_id=f"X-{order_id}", cl_ord_id=order_id, kind="accepted",
-                                      venue_order_id=f"V-{order_id}", symbol="AAPL", side="BUY", order_qty=10,
-                                      cum_qty=0, leaves_qty=10))
+    def allow(self) -> bool:
+        return True
+
+    async def send(self, request: OrderMassCancelRequest) -> SessionReply:
+        self.sent.append(request.account)
+        return SessionReply(ok=True)
+
+
+def halted(control: TradingControl, key: str) -> None:
+    control.apply(key, json.dumps({"state": "HALTED", "reason": "test"}).encode())
+
 
 def sweeper(control: TradingControl) -> tuple[HaltSweeper, RecordingLink]:
-    orders = GatewayOrders("SIM")
-    working(orders, "O1", "ACC1")
-    working(orders, "O2", "ACC2")
     link = RecordingLink()
-    return HaltSweeper(link, orders, control), link  # type: ignore[arg-type]
+    return HaltSweeper(link, control), link  # type: ignore[arg-type]
+
 
 async def test_nothing_is_canceled_while_nothing_is_halted() -> None:
     sweep, link = sweeper(TradingControl())
-    assert await sweep.sweep() == 0
-    assert link.cancels == []
+    await sweep.sweep()
+    assert link.sent == []
 
-async def test_only_the_halted_accounts_working_orders_are_canceled() -> None:
+
+async def test_a_halted_account_gets_a_mass_cancel_of_its_own_orders_only() -> None:
     control = TradingControl()
-    control.apply(account_key("ACC2"), json.dumps({"state": "HALTED", "reason": "test"}).encode())
+    halted(control, account_key("ACC2"))
     sweep, link = sweeper(control)
-    assert await sweep.sweep() == 1
-    assert link.cancels == ["O2"]
+    await sweep.sweep()
+    assert link.sent == ["ACC2"]
+
+
+async def test_a_global_halt_mass_cancels_every_account() -> None:
+    control = TradingControl()
+    halted(control, GLOBAL_KEY)
+    halted(control, account_key("ACC2"))
+    sweep, link = sweeper(control)
+    await sweep.sweep()
+    assert link.sent == [None]
+
+
+async def test_the_mass_cancel_is_sent_again_while_the_halt_lasts_but_not_more_often_than_the_resend_interval() -> None:
+    control = TradingControl()
+    halted(control, account_key("ACC1"))
+    sweep, link = sweeper(control)
+    await sweep.sweep()
+    link.now = 1.0
+    await sweep.sweep()
+    link.now = 2.5
+    await sweep.sweep()
+    assert link.sent == ["ACC1", "ACC1"]
+
+
+async def test_a_kill_switch_change_sends_the_mass_cancel_at_once() -> None:
+    control = TradingControl()
+    halted(control, account_key("ACC1"))
+    sweep, link = sweeper(control)
+    await sweep.sweep()
+    await sweep.sweep(force=True)
+    assert link.sent == ["ACC1", "ACC1"]
