@@ -33,12 +33,13 @@ class Stopping(Exception):
 
 class BrokerRetry:
     def __init__(self, stage: str, alarms: Alarms, stopping: asyncio.Event, alarm_after: float = 5.0,
-                 give_up_when_stopping_after: float = 5.0) -> None:
+                 give_up_when_stopping_after: float = 5.0, on_retry: Callable[[], None] | None = None) -> None:
         self._stage = stage
         self._alarms = alarms
         self._stopping = stopping
         self._alarm_after = alarm_after
         self._stop_grace = give_up_when_stopping_after
+        self._on_retry = on_retry
         #: Operations retried so far (each failed attempt counts once).
         self.retries = 0
 
@@ -58,6 +59,8 @@ class BrokerRetry:
                     first_failure = now
                     log.warning("%s: %s failed on the broker (%r); retrying", self._stage, what, exc)
                 self.retries += 1
+                if self._on_retry is not None:
+                    self._on_retry()
                 if not alarmed and now - first_failure >= self._alarm_after:
                     alarmed = True
                     self._alarms.raise_("broker_refuses", f"{self._stage}: {what} has failed for "

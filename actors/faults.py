@@ -12,11 +12,13 @@ attribute check.
 from __future__ import annotations
 
 import asyncio
+import time
 
-__all__ = ["FAULT_POINTS", "FaultPoints", "injected_error"]
+__all__ = ["FAULT_POINTS", "FaultPoints", "injected_error", "skew_wall_clock"]
 
-#: The steps of the consumer loop where a test can park a stage.
-FAULT_POINTS = ("during_handle", "before_publish", "before_mark", "before_ack")
+#: The steps of the consumer loop where a test can park a stage, and the gateway's step between the
+#: venue's answer to an order and the end of its handling (the order is at the venue, nothing is acked).
+FAULT_POINTS = ("during_handle", "before_publish", "before_mark", "before_ack", "after_venue_answer")
 
 _INJECTED: dict[str, type[Exception]] = {}
 
@@ -78,3 +80,18 @@ class FaultPoints:
             self._error = None
         self.raised[error.__name__] = self.raised.get(error.__name__, 0) + 1
         raise error(f"injected {error.__name__} (fault test)")
+
+
+_REAL_TIME = time.time
+_REAL_TIME_NS = time.time_ns
+
+
+def skew_wall_clock(seconds: float) -> None:
+    """Fault injection: from now on this process's wall clock (`time.time`, `time.time_ns`) reads
+    `seconds` off, as on a host whose clock is wrong; its monotonic clock is untouched. 0 restores it."""
+    offset_ns = int(seconds * 1e9)
+    if offset_ns == 0:
+        time.time, time.time_ns = _REAL_TIME, _REAL_TIME_NS  # type: ignore[misc]
+        return
+    time.time = lambda: _REAL_TIME() + seconds  # type: ignore[misc]
+    time.time_ns = lambda: _REAL_TIME_NS() + offset_ns  # type: ignore[misc]

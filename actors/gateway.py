@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from actors.alarms import Alarms
 from actors.closures import Closures
+from actors.faults import FaultPoints
 from actors.gateway_orders import GatewayOrders, TrackedOrder, UnknownOrder
 from actors.order_state import OrderState
 from actors.risk_state import TradingState
@@ -99,8 +100,10 @@ class GatewayHandler(_Base):
     concurrent = True
 
     def __init__(self, link: VenueLink, orders: GatewayOrders, partitions: int, waits: OrderWaits,
-                 closures: Closures, control: TradingControl | None = None, alarms: Alarms | None = None) -> None:
+                 closures: Closures, control: TradingControl | None = None, alarms: Alarms | None = None,
+                 faults: FaultPoints | None = None) -> None:
         super().__init__(link, orders, partitions)
+        self._faults = faults or FaultPoints()
         self._waits = waits
         self._closures = closures
         self._control = control or TradingControl()
@@ -160,6 +163,7 @@ class GatewayHandler(_Base):
             else:
                 if any(r.cl_ord_id == tracked.order_id for r in reply.reports):
                     tracked.venue_answered = True  # its reports are in the drop copy
+                    await self._faults.reach("after_venue_answer")
                     return []
             if closing is not None and tracked.maybe_at_venue and not alarmed:
                 alarmed = True

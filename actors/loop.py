@@ -114,6 +114,13 @@ def _applied(w: _Work) -> Applied:
                    int(original) if original.isdigit() else None)
 
 
+def _msg_id_matches(msg: Msg, envelope: Envelope) -> bool:
+    """The wire contract: Nats-Msg-Id = event_id (a dead letter's replay: `<event id>:replay:<letter>`)."""
+    msg_id = (msg.headers or {}).get(MSG_ID_HEADER, "")
+    event_id = str(envelope.event_id)
+    return msg_id == event_id or (REPLAY_HEADER in (msg.headers or {}) and msg_id.startswith(f"{event_id}:replay:"))
+
+
 def _stored(outgoing: list[Outgoing]) -> list[Stored]:
     return [(o.subject, encode(o.envelope), {MSG_ID_HEADER: str(o.envelope.event_id)}) for o in outgoing]
 
@@ -129,6 +136,9 @@ class ConsumerLoop:
         self._nc = nc
         self._decider = decider
         self._decode = decoder or (lambda msg: decode(msg.data))
+        #: Inputs are envelopes (not another format a decoder reads): each must carry its event id as its
+        #: Nats-Msg-Id, by which the stream recognises a copy for as long as it keeps the original.
+        self._envelopes = decoder is None
         self._handler = handler
         self._delivery = delivery
         self._seen = seen if seen is not None else RecentIds()
@@ -139,11 +149,12 @@ class ConsumerLoop:
         self._applied = AppliedLog(js, durable, self._publisher)
         self._stopping = asyncio.Event()
         self._alarms = alarms or Alarms(None, durable)
-        self._retry = BrokerRetry(f"{handler.stage} {durable}", self._alarms, self._stopping)
+        self.stats = LoopStats()
+        self._retry = BrokerRetry(f"{handler.stage} {durable}", self._alarms, self._stopping,
+                                  on_retry=self._broker_failed)
         self._held = Held(delivery.ack_wait / 3, self._pull.buffered_msgs)
         self._committer = Committer(self._publisher, self._applied, self._held, self._retry, self._faults,
                                     self._on_committed, ack_all)
-        self.stats = LoopStats()
         self.durable = durable
         self.in_flight = 0
         self.handling = False  # inside the handler (not waiting on the broker)
@@ -218,6 +229,11 @@ class ConsumerLoop:
             except DecodeError as exc:
                 self._dead_letter(commit, msg, exc.reason, exc.error)
                 continue
+            if self._envelopes and not _msg_id_matches(msg, envelope):
+                self._dead_letter(commit, msg, "msg_id_mismatch", f"header {MSG_ID_HEADER} is "
+                                  f"{(msg.headers or {}).get(MSG_ID_HEADER)!r}, not the event id {envelope.event_id}: "
+                                  "the streams recognise a copy of an event by it", envelope.correlation_id)
+                continue
             if str(envelope.event_id) in self._seen:
                 self.stats.duplicates_skipped += 1
                 commit.to_ack.append(msg)
@@ -243,8 +259,8 @@ class ConsumerLoop:
                 try:
                     await self._failed(commit, item, result)
                 except Directed:
-                    self._interrupted = msgs  # nothing of the batch was published or acked
-                    self._held.release(msgs)
+                    self._interrupted = fresh  # nothing of the batch was published or acked
+                    self._held.release(fresh)
                     raise
                 continue
             self._settled(item.msg)
@@ -274,7 +290,10 @@ class ConsumerLoop:
         self.stats.publish_s = self._committer.publish_s
         self.stats.mark_s = self._committer.mark_s
         self.stats.ack_s = self._committer.ack_s
-        self.stats.publish_failures = self._retry.retries
+
+    def _broker_failed(self) -> None:
+        self.stats.publish_failures += 1
+        self.stats.progress += 1  # waiting on the broker is not a hang of this process
 
     async def _handle_all(self, work: list[_Work]) -> list[list[Outgoing] | BaseException]:
         if not work:

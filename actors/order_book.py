@@ -4,11 +4,17 @@ No Ray or NATS here, no clock and no randomness: the same inputs in the same ord
 same execution reports with the same ids, so a venue can be replayed from its input log.
 
 Ids. Each accepted or rejected new order takes a venue order id ``f"{venue}-{n}"`` from a counter
-(pass one `itertools.count` to every book of a venue to keep the ids unique across its symbols).
+(pass one `IdCounter` to every book of a venue to keep the ids unique across its symbols).
 An order's own reports are ``<venue order id>-A`` (accepted), ``-F<k>`` (k-th fill), ``-C``
 (canceled or expired) and ``-R`` (rejected). A refusal that changes no order (a duplicate client
 order id, a cancel of an unknown or finished order) is not part of any order's history; it gets
 ``f"{venue}-{symbol}-REJ{n}"`` from the book's own counter.
+
+Memory. A book remembers every order it was given (`has`, `status`, duplicate refusals) unless the
+order was submitted with ``remember=False``: such an order is forgotten as soon as it is done (filled,
+canceled, expired or rejected), so a book whose orders all come that way holds only what rests.
+`forget` drops a finished order explicitly. `snapshot` and `restore` carry the whole state (resting
+orders in price-time order, remembered orders, the refusal counter) as JSON-safe data.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -39,6 +45,7 @@ __all__ = [
     "REASON_UNKNOWN_ORDER",
     "UNKNOWN_VENUE_ORDER_ID",
     "Depth",
+    "IdCounter",
     "InvalidOrder",
     "Level",
     "OrderBook",
@@ -64,6 +71,22 @@ _SYMBOL = re.compile(r"^[A-Z0-9.\-]{1,16}$")
 _PRICE: TypeAdapter[Decimal] = TypeAdapter(Price)
 
 _Kind = Literal["accepted", "fill", "canceled", "rejected"]
+_REPORTS: TypeAdapter[list[ExecReport]] = TypeAdapter(list[ExecReport])
+
+
+class IdCounter:
+    """An id counter whose position can be read and restored (``itertools.count`` cannot be):
+    `next` gives ``last + 1``."""
+
+    def __init__(self, last: int = 0) -> None:
+        self.last = last
+
+    def __iter__(self) -> IdCounter:
+        return self
+
+    def __next__(self) -> int:
+        self.last += 1
+        return self.last
 
 
 class InvalidOrder(ValueError):
@@ -102,6 +125,8 @@ class _Order:
     notional: Decimal = Decimal(0)
     fills: int = 0
     done: bool = False
+    #: False: the book forgets the order as soon as it is done.
+    remember: bool = True
     reports: list[ExecReport] = field(default_factory=list)
 
     @property
@@ -116,6 +141,22 @@ class _Order:
         if isinstance(exponent, int) and exponent < -8:
             avg = avg.quantize(AVG_PX_QUANTUM)
         return avg
+
+    def state(self) -> dict[str, Any]:
+        return {"cl_ord_id": self.cl_ord_id, "venue_order_id": self.venue_order_id, "side": self.side.value,
+                "order_qty": self.order_qty, "price": None if self.price is None else str(self.price),
+                "order_type": self.order_type.value, "tif": self.tif.value, "owner": self.owner, "seq": self.seq,
+                "cum_qty": self.cum_qty, "notional": str(self.notional), "fills": self.fills, "done": self.done,
+                "remember": self.remember, "reports": _REPORTS.dump_python(self.reports, mode="json")}
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> _Order:
+        return cls(cl_ord_id=data["cl_ord_id"], venue_order_id=data["venue_order_id"], side=Side(data["side"]),
+                   order_qty=data["order_qty"], price=None if data["price"] is None else Decimal(data["price"]),
+                   order_type=OrderType(data["order_type"]), tif=TimeInForce(data["tif"]), owner=data["owner"],
+                   seq=data["seq"], cum_qty=data["cum_qty"], notional=Decimal(data["notional"]),
+                   fills=data["fills"], done=data["done"], remember=data["remember"],
+                   reports=_REPORTS.validate_python(data["reports"]))
 
 
 class _Side:
@@ -154,6 +195,14 @@ class _Side:
         for level in self.levels.values():
             yield from level.values()
 
+    def state(self) -> list[list[Any]]:
+        """The resting orders: ``[[price, [client order ids, oldest first]], ...]``."""
+        return [[str(price), list(level)] for price, level in self.levels.items()]
+
+    def load(self, state: list[list[Any]], orders: dict[str, _Order]) -> None:
+        self.levels = {Decimal(price): {cl_ord_id: orders[cl_ord_id] for cl_ord_id in ids} for price, ids in state}
+        self._prices = sorted(self.levels)
+
 
 class OrderBook:
     """The book of one symbol. Every method returns the execution reports it caused, in order."""
@@ -163,8 +212,8 @@ class OrderBook:
             raise ValueError(f"invalid symbol {symbol!r}")
         self.symbol = symbol
         self.venue = venue
-        self._order_ids = order_ids if order_ids is not None else itertools.count(1)
-        self._refusals = itertools.count(1)
+        self._order_ids = order_ids if order_ids is not None else IdCounter()
+        self._refusals = IdCounter()
         self._orders: dict[str, _Order] = {}
         self._bids = _Side(Side.BUY)
         self._asks = _Side(Side.SELL)
@@ -179,6 +228,11 @@ class OrderBook:
         """True when the order rests in the book (it can still fill or be canceled)."""
         order = self._orders.get(cl_ord_id)
         return order is not None and not order.done
+
+    def owner(self, cl_ord_id: str) -> str | None:
+        """Who placed the order (None for an id the book does not hold)."""
+        order = self._orders.get(cl_ord_id)
+        return order.owner if order is not None else None
 
     def status(self, cl_ord_id: str) -> tuple[ExecReport, ...]:
         """Every report of the order so far (empty for an unknown id); refusals are not included."""
@@ -195,6 +249,11 @@ class OrderBook:
 
     def best_ask(self) -> Decimal | None:
         return self._asks.best()
+
+    @property
+    def remembered(self) -> int:
+        """How many orders the book holds (resting ones, and finished ones it remembers)."""
+        return len(self._orders)
 
     def depth(self, levels: int = 5) -> Depth:
         """The best `levels` price levels of each side, best first."""
@@ -213,10 +272,13 @@ class OrderBook:
         tif: TimeInForce = TimeInForce.DAY,
         price: Decimal | None = None,
         owner: str = "client",
+        remember: bool = True,
     ) -> list[ExecReport]:
         """Accept and match a new order: "accepted", then "fill"s for it and every order it trades
         against, then "canceled" for a remainder that may not rest (IOC, MARKET). A duplicate client
         order id or an invalid order is "rejected". Raises InvalidOrder for input no report can carry.
+        With ``remember=False`` the book forgets the order once it is done (a duplicate of it is then
+        no longer recognised here).
         """
         side = self._check_representable(cl_ord_id, side, qty)
         existing = self._orders.get(cl_ord_id)
@@ -229,11 +291,11 @@ class OrderBook:
             cl_ord_id=cl_ord_id, venue_order_id=f"{self.venue}-{seq}", side=side, order_qty=qty,
             price=price if problem is None else None,
             order_type=OrderType(order_type) if problem is None else OrderType.LIMIT,
-            tif=TimeInForce(tif) if problem is None else TimeInForce.DAY, owner=owner, seq=seq,
+            tif=TimeInForce(tif) if problem is None else TimeInForce.DAY, owner=owner, seq=seq, remember=remember,
         )
         self._orders[cl_ord_id] = order
         if problem is not None:
-            order.done = True
+            self._done(order)
             return [self._report(order, "rejected", "-R", reason=problem)]
 
         reports = [self._report(order, "accepted", "-A")]
@@ -268,7 +330,44 @@ class OrderBook:
             self._side(order.side).remove(order)
         return [self._finish(order, REASON_EXPIRED) for order in resting]
 
+    def forget(self, cl_ord_id: str) -> bool:
+        """Forget a finished order (its status, and its id as a duplicate). A resting order is kept:
+        returns False for it, True once the order is forgotten (or was never known)."""
+        order = self._orders.get(cl_ord_id)
+        if order is not None and not order.done:
+            return False
+        self._orders.pop(cl_ord_id, None)
+        return True
+
+    # --- snapshots -----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as JSON-safe data (the venue order id counter too when the book owns an
+        `IdCounter`; a shared counter is its owner's to save)."""
+        last = self._order_ids.last if isinstance(self._order_ids, IdCounter) else None
+        return {"symbol": self.symbol, "venue": self.venue, "order_ids": last, "refusals": self._refusals.last,
+                "orders": [order.state() for order in self._orders.values()],
+                "bids": self._bids.state(), "asks": self._asks.state()}
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], order_ids: Iterator[int] | None = None) -> OrderBook:
+        """The book `snapshot` described: fed the same inputs, it gives the same reports. `order_ids`
+        is the venue's shared counter (default: the book's own, at the position the snapshot saved)."""
+        if order_ids is None:
+            order_ids = IdCounter(data["order_ids"] or 0)
+        book = cls(data["symbol"], data["venue"], order_ids=order_ids)
+        book._refusals = IdCounter(data["refusals"])
+        book._orders = {o["cl_ord_id"]: _Order.from_state(o) for o in data["orders"]}
+        book._bids.load(data["bids"], book._orders)
+        book._asks.load(data["asks"], book._orders)
+        return book
+
     # --- internals -----------------------------------------------------------------------------
+
+    def _done(self, order: _Order) -> None:
+        order.done = True
+        if not order.remember:
+            self._orders.pop(order.cl_ord_id, None)
 
     def _side(self, side: Side) -> _Side:
         return self._bids if side is Side.BUY else self._asks
@@ -315,11 +414,11 @@ class OrderBook:
         order.notional += price * qty
         order.fills += 1
         if order.cum_qty == order.order_qty:
-            order.done = True
+            self._done(order)
         return self._report(order, "fill", f"-F{order.fills}", last_qty=qty, last_px=price)
 
     def _finish(self, order: _Order, reason: str) -> ExecReport:
-        order.done = True
+        self._done(order)
         return self._report(order, "canceled", "-C", reason=reason)
 
     def _report(self, order: _Order, kind: _Kind, suffix: str, last_qty: int = 0, last_px: Decimal | None = None,

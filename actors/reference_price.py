@@ -1,14 +1,18 @@
 """A seeded random-walk reference price and a liquidity provider that quotes around it.
 
 No Ray or NATS here, no clock: the walk's randomness comes only from its seed, so the same seed
-always gives the same path, and the same path gives the same quotes and ids.
+always gives the same path, and the same path gives the same quotes and ids. Both carry their whole
+state (the generator's state included) in `snapshot`, and `restore` continues the same path.
+
+The provider's quotes go into the book with ``remember=False``: the book forgets each quote once it
+is filled or canceled, so quoting on every tick does not grow the book's memory.
 """
 
 from __future__ import annotations
 
-import itertools
 import random
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
 
 from actors.order_book import OrderBook
 from messages.base import OrderType, Side, TimeInForce
@@ -48,6 +52,22 @@ class RandomWalk:
         self.price = self._on_tick(self._level)
         return self.price
 
+    def snapshot(self) -> dict[str, Any]:
+        """The walk's whole state as JSON-safe data (the generator's state is a list of ints)."""
+        version, internal, gauss = self._rng.getstate()
+        return {"step_bps": self.step_bps, "tick": str(self.tick), "level": str(self._level), "price": str(self.price),
+                "rng": [version, list(internal), gauss]}
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> RandomWalk:
+        """The walk `snapshot` described: its next steps are the ones the original would have taken."""
+        walk = cls(Decimal(data["price"]), seed=0, step_bps=data["step_bps"], tick=Decimal(data["tick"]))
+        version, internal, gauss = data["rng"]
+        walk._rng.setstate((version, tuple(internal), gauss))
+        walk._level = Decimal(data["level"])
+        walk.price = Decimal(data["price"])
+        return walk
+
     def _on_tick(self, level: Decimal) -> Decimal:
         ticks = _CTX.divide(level, self.tick).to_integral_value(rounding=ROUND_HALF_EVEN, context=_CTX)
         return _CTX.multiply(max(ticks, Decimal(1)), self.tick)
@@ -71,13 +91,15 @@ class LiquidityProvider:
         self.qty = qty
         self.spread_ticks = spread_ticks
         self.reference: Decimal | None = None
-        self._ids = itertools.count(1)
+        self._last_id = 0
         self._quotes: list[str] = []
 
     @property
     def quotes(self) -> tuple[str, ...]:
-        """Client order ids of this provider's quotes still resting in the book."""
-        return tuple(cl_ord_id for cl_ord_id in self._quotes if self.book.is_open(cl_ord_id))
+        """Client order ids of this provider's quotes still resting in the book (a done quote is
+        forgotten by the book, and its id may then be someone else's)."""
+        return tuple(cl_ord_id for cl_ord_id in self._quotes
+                     if self.book.is_open(cl_ord_id) and self.book.owner(cl_ord_id) == LIQUIDITY_OWNER)
 
     def refresh(self) -> list[ExecReport]:
         """Cancel the previous quotes, step the walk and quote around the new reference price.
@@ -96,10 +118,26 @@ class LiquidityProvider:
                 reports.extend(self._quote(side, price))
         return reports
 
+    def snapshot(self) -> dict[str, Any]:
+        """The provider's state as JSON-safe data, its walk's included (the book is saved by its owner)."""
+        return {"levels": self.levels, "qty": self.qty, "spread_ticks": self.spread_ticks,
+                "reference": None if self.reference is None else str(self.reference), "last_id": self._last_id,
+                "quotes": list(self._quotes), "walk": self.walk.snapshot()}
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], book: OrderBook) -> LiquidityProvider:
+        """The provider `snapshot` described, quoting into `book` (restored from the same snapshot)."""
+        provider = cls(book, RandomWalk.restore(data["walk"]), data["levels"], data["qty"], data["spread_ticks"])
+        provider.reference = None if data["reference"] is None else Decimal(data["reference"])
+        provider._last_id = data["last_id"]
+        provider._quotes = list(data["quotes"])
+        return provider
+
     def _quote(self, side: Side, price: Decimal) -> list[ExecReport]:
-        cl_ord_id = f"LP-{self.book.symbol}-{next(self._ids)}"
+        self._last_id += 1
+        cl_ord_id = f"LP-{self.book.symbol}-{self._last_id}"
         reports = self.book.submit(cl_ord_id, side, self.qty, OrderType.LIMIT, TimeInForce.DAY, price,
-                                   owner=LIQUIDITY_OWNER)
+                                   owner=LIQUIDITY_OWNER, remember=False)
         if reports and reports[0].kind == "accepted":
             self._quotes.append(cl_ord_id)
         return reports

@@ -53,7 +53,10 @@ class RiskHandler:
 
     def _state(self, account: str) -> tuple[int, RiskState]:
         partition = subjects.partition_of(account, self._cfg.partitions)
-        return partition, self.states.setdefault(partition, RiskState())
+        state = self.states.get(partition)
+        if state is None:
+            state = self.states[partition] = RiskState(self._cfg.stages.risk.remember_order_ids)
+        return partition, state
 
     def _config_rejection(self, order: OrderReceived) -> Rejection | None:
         if order.venue not in self._cfg.venues:
@@ -193,7 +196,8 @@ async def rebuild_risk_states(js: JetStreamContext, cfg: SystemConfig,
     if not owned:
         return {}
     snaps = await _load_snapshots(js, owned)
-    states = {p: RiskState.restore(snaps[p]["state"]) if p in snaps else RiskState() for p in owned}
+    remember = cfg.stages.risk.remember_order_ids
+    states = {p: RiskState.restore(snaps[p]["state"], remember) if p in snaps else RiskState(remember) for p in owned}
 
     def start(key: str) -> int:
         return 1 + min((snaps[p][key] if p in snaps else 0) for p in owned) if owned else 1

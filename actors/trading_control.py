@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from actors.risk_state import TradingState
 
-__all__ = ["GLOBAL_KEY", "TradingControl", "TradingSwitch", "account_key"]
+__all__ = ["GLOBAL_KEY", "InvalidControlValue", "TradingControl", "TradingSwitch", "account_key"]
 
 GLOBAL_KEY = "trading.global"
 _ACCOUNT_PREFIX = "trading.account."
@@ -32,20 +32,37 @@ class TradingSwitch:
 _ACTIVE = TradingSwitch(TradingState.ACTIVE)
 
 
+class InvalidControlValue(ValueError):
+    """A CONTROL value that is not `{"state": ACTIVE | REDUCING | HALTED, "reason": "..."}`."""
+
+
+def _switch(value: bytes | None, scope: str) -> TradingSwitch:
+    if not value:
+        return TradingSwitch(TradingState.ACTIVE, "", scope)
+    try:
+        data = json.loads(value)
+        state = TradingState(data["state"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidControlValue(f"not a trading state: {value[:80]!r}") from exc
+    reason = data.get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidControlValue(f"reason must be text, not {type(reason).__name__}")
+    return TradingSwitch(state, reason, scope)
+
+
 class TradingControl:
     def __init__(self) -> None:
         self._global = TradingSwitch(TradingState.ACTIVE)
         self._accounts: dict[str, TradingSwitch] = {}
 
     def apply(self, key: str, value: bytes | None) -> None:
-        """Fold one bucket entry (a deleted key means ACTIVE)."""
-        data = json.loads(value) if value else {"state": TradingState.ACTIVE.value}
+        """Fold one bucket entry (a deleted key means ACTIVE). Raises InvalidControlValue, changing
+        nothing, for a value that is not a trading state: the last good state stays."""
         if key == GLOBAL_KEY:
-            self._global = TradingSwitch(TradingState(data["state"]), data.get("reason", ""), "global")
+            self._global = _switch(value, "global")
         elif key.startswith(_ACCOUNT_PREFIX):
             account = key[len(_ACCOUNT_PREFIX):]
-            self._accounts[account] = TradingSwitch(TradingState(data["state"]), data.get("reason", ""),
-                                                    f"account {account}")
+            self._accounts[account] = _switch(value, f"account {account}")
 
     @property
     def any_halted(self) -> bool:

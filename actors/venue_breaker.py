@@ -38,6 +38,7 @@ class VenueBreaker:
         data, self._revision = await self._store.load(self.venue)
         if data is not None:
             self.breaker = CircuitBreaker.from_dict(data, self.settings)
+            self.breaker.rebase(time.time())  # saved by a process whose clock may differ from ours
         self.breaker.add_listener(self._on_transition)
         self._tasks = [asyncio.create_task(self._persist(), name=f"breaker-{self.venue}-persist"),
                        asyncio.create_task(self._follow(), name=f"breaker-{self.venue}-follow")]
@@ -111,6 +112,7 @@ class VenueBreaker:
             return
         remote = CircuitBreaker.from_dict(data, self.settings)
         now = time.time()
+        remote.rebase(now)
         if remote.forced and not self.breaker.forced:
             self.breaker.force_open(now, "operator")
         else:

@@ -9,6 +9,7 @@ from typing import Any
 from actors.venue_sim import VenueDiverged, VenueSession
 from actors.waiting import first_of
 from actors.workers import WorkerBase
+from cluster.config import VenueMode
 from cluster.nats_conn import connect_retrying
 
 __all__ = ["VenueWorker"]
@@ -25,9 +26,13 @@ class VenueWorker(WorkerBase):
         self.session: VenueSession | None = None
 
     async def _run(self) -> dict[str, Any]:
-        """Serves until stopped. Raises VenueDiverged when a book-mode journal write failed: the
-        supervisor then restarts the venue, which rebuilds itself from its journal."""
-        nc = await connect_retrying(self.cfg.nats.url, name=self.name)
+        """Serves until stopped. Raises VenueDiverged when a journal write failed or the connection to the
+        broker broke: the supervisor then restarts the venue, which rebuilds itself from its journal."""
+        async def _disconnected() -> None:  # a book's journal must have no gap: see SessionCore.connection_lost
+            if self.session is not None and self.session.mode is VenueMode.BOOK:
+                self.session.connection_lost()
+
+        nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_disconnected=_disconnected)
         session: VenueSession | None = None
         try:
             session = self.session = VenueSession(nc, nc.jetstream(), self.venue, self.cfg.venues[self.venue])

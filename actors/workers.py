@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import Counter
 from typing import Any
 
 import ray
@@ -20,7 +21,7 @@ from actors.advisories import MaxDeliveriesHandler, decode_advisory
 from actors.alarms import Alarms
 from actors.allocator import AllocatorHandler
 from actors.closures import Closures
-from actors.faults import FaultPoints
+from actors.faults import FaultPoints, skew_wall_clock
 from actors.gateway import CancelHandler, DropCopyHandler, GatewayHandler, OrderWaits, decode_report
 from actors.gateway_orders import GatewayOrders
 from actors.halt_sweeper import HaltSweeper
@@ -41,9 +42,13 @@ from cluster.topology import ADVISORIES_DURABLE, consumer_specs
 from supervision.breaker import BreakerState
 from supervision.decider import Decider, Directive
 
-__all__ = ["PositionsWorker", "StageWorker", "WorkerBase", "identity"]
+__all__ = ["ALARMS_KEY", "ORDERS_KEY", "PositionsWorker", "StageWorker", "WorkerBase", "identity"]
 
 log = logging.getLogger(__name__)
+
+#: Keys of a child's stats beside its consumers': alarms raised by kind; a gateway's orders.
+ALARMS_KEY = "alarms"
+ORDERS_KEY = "orders"
 
 #: How often a risk replica snapshots its partitions (when they changed).
 RISK_SNAPSHOT_EVERY_S = 5.0
@@ -102,6 +107,10 @@ class WorkerBase:
         """Fault injection: block this process's event loop, as a deadlock or a runaway loop would."""
         time.sleep(seconds)
 
+    def skew_clock(self, seconds: float) -> None:
+        """Fault injection: this process's wall clock reads `seconds` off from now on (0 restores it)."""
+        skew_wall_clock(seconds)
+
     async def stop(self) -> None:
         self._stop.set()
 
@@ -140,11 +149,12 @@ class StageWorker(WorkerBase):
             return {d: (handler, None, False) for d in self.durables}
         # The kill switch is applied before the first message is taken, then as each change arrives.
         loaded = asyncio.Event()
-        self._tasks.append(asyncio.create_task(watch_control(js, self.control, loaded, self._control_changed.set)))
+        self._tasks.append(asyncio.create_task(watch_control(js, self.control, loaded, self._control_changed.set,
+                                                             self.alarms)))
         await asyncio.wait_for(loaded.wait(), 30)
         if self.stage == "risk":
             priced = asyncio.Event()
-            self._tasks.append(asyncio.create_task(watch_reference_prices(js, self.prices, priced)))
+            self._tasks.append(asyncio.create_task(watch_reference_prices(js, self.prices, priced, self.alarms)))
             await asyncio.wait_for(priced.wait(), 30)
             specs = {s.durable: s for s in consumer_specs(self.cfg)}
             partitions = {specs[d].partition for d in self.durables if specs[d].partition is not None}
@@ -161,7 +171,7 @@ class StageWorker(WorkerBase):
             waits = OrderWaits()
             orders = GatewayOrders(self.venue, on_change=waits.changed)
             placed = self.handler = GatewayHandler(link, orders, self.cfg.partitions, waits, Closures(js, self.venue),
-                                                   self.control, self.alarms)
+                                                   self.control, self.alarms, self.faults)
             cancels = CancelHandler(link, orders, self.cfg.partitions)
             dropcopy = DropCopyHandler(link, orders, self.cfg.partitions, self.alarms)
             self._tasks.append(asyncio.create_task(self._sweep_halted(HaltSweeper(link, self.control))))
@@ -278,7 +288,14 @@ class StageWorker(WorkerBase):
         return identity()
 
     def stats(self) -> dict[str, Any]:
-        return {loop.durable: vars(loop.stats).copy() for loop in self.loops}
+        """Each consumer loop's counters, the alarms raised here by kind, and for a gateway its orders
+        in doubt (may be at the venue, no answer yet) and the corrections it published."""
+        out: dict[str, Any] = {loop.durable: vars(loop.stats).copy() for loop in self.loops}
+        out[ALARMS_KEY] = dict(self.alarms.counts)
+        if isinstance(self.handler, GatewayHandler):
+            out[ORDERS_KEY] = {"in_doubt": len(self.handler.orders.in_doubt()),
+                               "corrections": self.handler.orders.corrections}
+        return out
 
     async def health(self) -> dict[str, int]:
         progress = sum(loop.stats.progress for loop in self.loops) + getattr(self.handler, "activity", 0)
@@ -308,11 +325,13 @@ class PositionsWorker(WorkerBase):
         super().__init__(cfg_json, name)
         self.projection: PositionsProjection | None = None
         self.advisories: ConsumerLoop | None = None
+        self.alarms: Counter[str] = Counter()
 
     async def _run(self) -> dict[str, Any]:
         nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_reconnected=self._wake_advisories)
         js = nc.jetstream()
         alarms = Alarms(nc, self.name)
+        self.alarms = alarms.counts
         spec = next(s for s in consumer_specs(self.cfg) if s.durable == ADVISORIES_DURABLE)
         stage_of = {s.durable: s.stage for s in consumer_specs(self.cfg)}
         handler = MaxDeliveriesHandler(js, stage_of, alarms, nc.max_payload)
@@ -340,7 +359,7 @@ class PositionsWorker(WorkerBase):
             self.advisories.wake()
 
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"seq": self.projection.seq if self.projection else 0}
+        out: dict[str, Any] = {"seq": self.projection.seq if self.projection else 0, ALARMS_KEY: dict(self.alarms)}
         if self.advisories is not None:
             out[ADVISORIES_DURABLE] = vars(self.advisories.stats).copy()
         return out

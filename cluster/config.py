@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from actors.venue_calendar import parse_end_of_day
 from cluster.units import ByteSize, Duration
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "NatsConfig",
     "RiskConfig",
     "RiskLimits",
+    "RiskStage",
     "StageConfig",
     "StagesConfig",
     "SupervisionConfig",
@@ -84,6 +86,29 @@ class VenueConfig(_Strict):
     #: Book mode: the liquidity provider's price levels per side and quantity per level.
     levels: int = Field(3, ge=1, le=50)
     quote_qty: int = Field(500, ge=1)
+    #: End of the trading day, HH:MM UTC on the venue host's clock: every resting DAY order expires, and
+    #: the orders that finished before the previous end of day are forgotten.
+    end_of_day: str = "21:00"
+    #: When set, a trading day lasts this long from the venue's start instead (tests and soak runs).
+    day_length: Duration | None = None
+    #: A snapshot of the venue's state (object store VENUE_SNAPSHOTS) every this many journal records,
+    #: or every `snapshot_interval` when anything changed, and at every end of day; the journal is
+    #: trimmed up to the snapshot, so a restart replays only what came after it.
+    snapshot_every: int = Field(5000, ge=1)
+    snapshot_interval: Duration = Field(60.0, gt=0)
+
+    @field_validator("end_of_day")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        parse_end_of_day(value)
+        return value
+
+    @field_validator("day_length")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("day_length must be positive")
+        return value
 
 
 class DeliveryConfig(_Strict):
@@ -140,8 +165,15 @@ class GatewayStage(StageConfig):
         return self
 
 
+class RiskStage(StageConfig):
+    #: Decided order ids each partition remembers (the latest, beside every working order): the risk
+    #: stage's own check for a re-used order id. Copies of an order are dropped before that by the
+    #: broker, for as long as the streams keep the original (`nats.duplicate_window`).
+    remember_order_ids: int = Field(10_000, ge=1)
+
+
 class StagesConfig(_Strict):
-    risk: StageConfig = StageConfig(replicas=2)
+    risk: RiskStage = RiskStage(replicas=2)
     gateway: GatewayStage = GatewayStage()
     allocator: StageConfig = StageConfig(replicas=2)
 

@@ -7,7 +7,6 @@ is a stored event; every risk replica watches the bucket and applies a change as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -15,6 +14,8 @@ from collections.abc import Callable
 
 from nats.js import JetStreamContext
 
+from actors.alarms import Alarms
+from actors.kv_watch import watch_bucket
 from actors.risk_state import TradingState
 from actors.trading_control import GLOBAL_KEY, TradingControl, account_key
 from messages import MSG_ID_HEADER, TradingStateChanged, derive_event_id, encode, subjects, wrap
@@ -42,23 +43,14 @@ async def set_trading_state(js: JetStreamContext, state: TradingState, account: 
 
 
 async def watch_control(js: JetStreamContext, control: TradingControl, ready: asyncio.Event | None = None,
-                        on_change: Callable[[], None] | None = None) -> None:
+                        on_change: Callable[[], None] | None = None, alarms: Alarms | None = None) -> None:
     """Keep `control` up to date for as long as the task runs (the initial values first); `on_change`
-    is called after each change is applied."""
-    kv = await js.key_value(CONTROL_BUCKET)
-    watcher = await kv.watchall()
-    try:
-        while True:
-            entry = await watcher._updates.get()  # the watcher's own queue: no timeout between changes
-            if entry is None:  # the end of the initial values
-                if ready is not None:
-                    ready.set()
-                continue
-            if not hasattr(entry, "key"):
-                return  # stopped
-            control.apply(entry.key, entry.value if entry.operation is None else None)
-            if on_change is not None:
-                on_change()
-    finally:
-        with contextlib.suppress(Exception):
-            await watcher.stop()
+    is called after each change is applied. A malformed value is refused with an alarm: the last good
+    state of that key stays in force, and later changes still apply."""
+
+    def refused(key: str, exc: Exception) -> None:
+        if alarms is not None:
+            alarms.raise_("control_value_refused", f"{CONTROL_BUCKET} {key}: {exc}; the last good state stays in "
+                          "force", severity="critical")
+
+    await watch_bucket(js, CONTROL_BUCKET, control.apply, ready=ready, on_change=on_change, on_refused=refused)

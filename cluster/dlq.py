@@ -14,7 +14,7 @@ from nats.js.errors import NotFoundError
 
 from actors.applied import REPLAY_HEADER, REPLAY_OF_HEADER
 from cluster.streams import decoded, read_stream
-from messages import MSG_ID_HEADER, DeadLettered, subjects
+from messages import MSG_ID_HEADER, DeadLettered, DecodeError, decode, subjects
 
 __all__ = ["DeadLetterRecord", "OriginalGone", "ReplayResult", "list_dead_letters", "original", "replay"]
 
@@ -67,6 +67,14 @@ async def original(js: JetStreamContext, record: DeadLetterRecord) -> tuple[byte
     return raw.data or b"", dict(raw.headers or {})
 
 
+def _event_id(payload: bytes) -> str:
+    """The original's event id, read from its envelope (a letter may have lost its headers)."""
+    try:
+        return str(decode(payload)[0].event_id)
+    except DecodeError:
+        return "dlq"
+
+
 async def replay(js: JetStreamContext, records: list[DeadLetterRecord]) -> list[ReplayResult]:
     """Republish each original message to its original subject, with its original headers.
 
@@ -78,7 +86,7 @@ async def replay(js: JetStreamContext, records: list[DeadLetterRecord]) -> list[
     for record in records:
         payload, original_headers = await original(js, record)
         headers = {k: v for k, v in original_headers.items() if not k.startswith("Nats-Expected")}
-        headers[MSG_ID_HEADER] = f"{headers.get(MSG_ID_HEADER, 'dlq')}:replay:{record.id}"
+        headers[MSG_ID_HEADER] = f"{headers.get(MSG_ID_HEADER) or _event_id(payload)}:replay:{record.id}"
         headers[REPLAY_HEADER] = str(record.id)
         if record.letter.original_stream_seq is not None:
             headers[REPLAY_OF_HEADER] = str(record.letter.original_stream_seq)

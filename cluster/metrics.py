@@ -76,7 +76,27 @@ def families(snap: Snapshot) -> list[Metric]:
         pending.add_metric([durable], float(waiting))
         ack_pending.add_metric([durable], float(unacked))
     return [up, restarts, window, supervisors, gave_up, standby, spares, breaker, *loops.values(), pending, ack_pending,
-            *_gc_families(snap.gc)]
+            *_gc_families(snap.gc), *_alarm_families(snap.stats)]
+
+
+def _alarm_families(stats: Mapping[str, Any]) -> list[Metric]:
+    """Alarms raised per child and kind; a gateway's orders in doubt and the corrections it published."""
+    alarms = CounterMetricFamily("trade_alarms", "alarms raised (AlarmRaised on supervision.alarm.<kind>)",
+                                 labels=["child", "kind"])
+    in_doubt = GaugeMetricFamily("trade_orders_in_doubt", "orders that may be at the venue with no answer from it "
+                                 "yet (pending until it answers)", labels=["child"])
+    corrections = CounterMetricFamily("trade_execution_corrections", "venue reports published as corrections of "
+                                      "what our books had closed", labels=["child"])
+    for child, per_child in sorted(stats.items()):
+        if not isinstance(per_child, Mapping):
+            continue
+        for kind, count in sorted((per_child.get("alarms") or {}).items()):
+            alarms.add_metric([child, kind], float(count))
+        orders = per_child.get("orders")
+        if isinstance(orders, Mapping):
+            in_doubt.add_metric([child], float(orders.get("in_doubt", 0)))
+            corrections.add_metric([child], float(orders.get("corrections", 0)))
+    return [alarms, in_doubt, corrections]
 
 
 def _gc_families(per_child: Mapping[str, Mapping[str, Any]]) -> list[Metric]:

@@ -24,6 +24,7 @@ async def connect(
     name: str,
     connect_timeout: float = 5.0,
     on_reconnected: Callable[[], Awaitable[None]] | None = None,
+    on_disconnected: Callable[[], Awaitable[None]] | None = None,
     reconnect_forever: bool = True,
 ) -> Client:
     async def _error(exc: Exception) -> None:
@@ -33,6 +34,11 @@ async def connect(
         log.info("nats %s reconnected", name)
         if on_reconnected is not None:
             await on_reconnected()
+
+    async def _disconnected() -> None:
+        log.info("nats %s disconnected", name)
+        if on_disconnected is not None:
+            await on_disconnected()
 
     try:
         return await asyncio.wait_for(nats.connect(
@@ -46,18 +52,21 @@ async def connect(
             max_outstanding_pings=3,
             error_cb=_error,
             reconnected_cb=_reconnected,
+            disconnected_cb=_disconnected,
         ), timeout=connect_timeout)
     except Exception as exc:  # nats raises several types (NoServersError, OSError, TimeoutError)
         raise BrokerUnavailable(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from exc
 
 
 async def connect_retrying(url: str, *, name: str, on_reconnected: Callable[[], Awaitable[None]] | None = None,
+                           on_disconnected: Callable[[], Awaitable[None]] | None = None,
                            retry_every: float = 0.2) -> Client:
     """Connect, waiting for the broker as long as it takes (a stage started during an outage waits
     for the broker instead of failing, which would count against its supervisor's intensity)."""
     while True:
         try:
-            return await connect(url, name=name, connect_timeout=2.0, on_reconnected=on_reconnected)
+            return await connect(url, name=name, connect_timeout=2.0, on_reconnected=on_reconnected,
+                                 on_disconnected=on_disconnected)
         except BrokerUnavailable as exc:
             log.info("%s: %s; retrying", name, exc)
             await asyncio.sleep(retry_every)

@@ -16,7 +16,10 @@ from decimal import Decimal
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 
-__all__ = ["REFPRICES_BUCKET", "ReferencePrices", "publish_reference_prices", "read_reference_prices",
+from actors.alarms import Alarms
+from actors.kv_watch import watch_bucket
+
+__all__ = ["REFPRICES_BUCKET", "InvalidPrice", "ReferencePrices", "publish_reference_prices", "read_reference_prices",
            "refprice_key", "wait_reference_prices", "watch_reference_prices"]
 
 REFPRICES_BUCKET = "REFPRICES"
@@ -26,6 +29,21 @@ def refprice_key(venue: str, symbol: str) -> str:
     return f"{venue}.{symbol}"
 
 
+class InvalidPrice(ValueError):
+    """A REFPRICES value that is not `{"price": "<positive decimal>", ...}`."""
+
+
+def _price(value: bytes) -> Decimal:
+    try:
+        data = json.loads(value)
+        price = Decimal(str(data["price"]))
+    except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+        raise InvalidPrice(f"not a price: {value[:80]!r}") from exc
+    if not price.is_finite() or price <= 0:
+        raise InvalidPrice(f"a price must be positive, not {price}")
+    return price
+
+
 class ReferencePrices:
     """The latest reference price per (venue, symbol), folded from bucket entries."""
 
@@ -33,13 +51,15 @@ class ReferencePrices:
         self._prices: dict[tuple[str, str], Decimal] = {}
 
     def apply(self, key: str, value: bytes | None) -> None:
+        """Fold one bucket entry; raises InvalidPrice (and changes nothing) for a value that is not a
+        positive price."""
         venue, _, symbol = key.partition(".")
         if not symbol:
             return
         if not value:
             self._prices.pop((venue, symbol), None)
             return
-        self._prices[(venue, symbol)] = Decimal(json.loads(value)["price"])
+        self._prices[(venue, symbol)] = _price(value)
 
     def get(self, venue: str, symbol: str) -> Decimal | None:
         return self._prices.get((venue, symbol))
@@ -87,21 +107,13 @@ async def wait_reference_prices(js: JetStreamContext, venue: str, timeout: float
         await asyncio.sleep(0.1)
 
 
-async def watch_reference_prices(js: JetStreamContext, prices: ReferencePrices,
-                                 ready: asyncio.Event | None = None) -> None:
-    """Keep `prices` up to date for as long as the task runs (the initial values first)."""
-    kv = await js.key_value(REFPRICES_BUCKET)
-    watcher = await kv.watchall()
-    try:
-        while True:
-            entry = await watcher._updates.get()
-            if entry is None:
-                if ready is not None:
-                    ready.set()
-                continue
-            if not hasattr(entry, "key"):
-                return
-            prices.apply(entry.key, entry.value if entry.operation is None else None)
-    finally:
-        with contextlib.suppress(Exception):
-            await watcher.stop()
+async def watch_reference_prices(js: JetStreamContext, prices: ReferencePrices, ready: asyncio.Event | None = None,
+                                 alarms: Alarms | None = None) -> None:
+    """Keep `prices` up to date for as long as the task runs (the initial values first). A malformed
+    price is refused with an alarm; the last good price of that symbol stays."""
+
+    def refused(key: str, exc: Exception) -> None:
+        if alarms is not None:
+            alarms.raise_("refprice_refused", f"{REFPRICES_BUCKET} {key}: {exc}; the last good price stays")
+
+    await watch_bucket(js, REFPRICES_BUCKET, prices.apply, ready=ready, on_refused=refused)

@@ -11,6 +11,7 @@ from nats.js.api import (
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
+    ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -23,20 +24,25 @@ from actors.closures import CLOSURES_BUCKET
 from actors.loop import DELIVERY_SLACK
 from actors.positions_projection import POSITIONS_BUCKET
 from actors.risk import RISK_BUCKET
+from actors.venue_snapshots import VENUE_SNAPSHOTS_BUCKET
 from cluster.config import DeliveryConfig, SystemConfig
 from cluster.control import CONTROL_BUCKET
 from cluster.refprices import REFPRICES_BUCKET
 from messages import subjects
 from supervision.breaker_store import BREAKERS_BUCKET
 
-__all__ = ["ADVISORIES_DURABLE", "ConsumerSpec", "consumer_specs", "duplicate_window", "ensure_topology", "stream_of"]
+__all__ = ["ADVISORIES_DURABLE", "ConsumerSpec", "consumer_specs", "duplicate_window", "ensure_topology",
+           "stream_max_age", "stream_of"]
 
 #: The broker's duplicate window on streams whose copies nobody downstream needs to recognise.
 SHORT_DUPLICATE_WINDOW_S = 120.0
 #: Streams whose copies must be recognised for as long as the original is kept (see `duplicate_window`).
 _ORDER_PATH = frozenset({"ORDERS_RECEIVED", "ORDERS_APPROVED", "ORDERS_REJECTED", "ORDERS_CANCEL", "EXECUTIONS",
-                         "ALLOCATIONS", "DLQ", "VENUE", "VENUE_INPUT"})
+                         "ALLOCATIONS", "DLQ", "VENUE"})
 ADVISORIES_DURABLE = "dead-letters"
+#: Streams no age limit may cut: a venue's input journal is its memory, trimmed only by the venue
+#: itself up to a stored snapshot (see actors.venue_book_session).
+_NO_MAX_AGE = frozenset({"VENUE_INPUT"})
 
 
 @dataclass(frozen=True)
@@ -102,16 +108,24 @@ def consumer_specs(cfg: SystemConfig) -> list[ConsumerSpec]:
     return specs
 
 
+def stream_max_age(cfg: SystemConfig, stream: str) -> float:
+    """How long a stream keeps a message (0: no age limit). Every stream keeps `nats.max_age` but the
+    venues' input journal, which its venue trims itself, and only up to a snapshot."""
+    return 0.0 if stream in _NO_MAX_AGE else cfg.nats.max_age
+
+
 def duplicate_window(cfg: SystemConfig, stream: str) -> float:
     """The broker drops a message whose Nats-Msg-Id it stored within this window. On the order path it
     is the streams' retention (`nats.duplicate_window`, default max_age): every event id derives from
     what caused it, so a copy of an old event (a re-placed order id, an output republished after a long
-    outage) is dropped for as long as the original is kept, and no stage needs a memory of its own."""
+    outage) is dropped for as long as the original is kept, and no stage needs a memory of its own.
+    The window never exceeds the stream's own max age when it has one (the broker refuses that)."""
     if stream not in _ORDER_PATH:
         return SHORT_DUPLICATE_WINDOW_S
     window = cfg.nats.duplicate_window if cfg.nats.duplicate_window is not None else cfg.nats.max_age
-    if cfg.nats.max_age:
-        window = min(window, cfg.nats.max_age)
+    max_age = stream_max_age(cfg, stream)
+    if max_age:
+        window = min(window, max_age)
     return window or SHORT_DUPLICATE_WINDOW_S
 
 
@@ -124,7 +138,7 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             num_replicas=cfg.nats.stream_replicas,
-            max_age=cfg.nats.max_age,
+            max_age=stream_max_age(cfg, spec.name),
             max_bytes=cfg.nats.max_bytes,
             discard=DiscardPolicy.NEW,
             duplicate_window=duplicate_window(cfg, spec.name),
@@ -151,6 +165,18 @@ async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
         await _ensure_bucket(js, KeyValueConfig(bucket=bucket, history=history, ttl=ttl or None,
                                                 max_bytes=cfg.nats.max_bytes, storage=StorageType.FILE,
                                                 replicas=cfg.nats.stream_replicas, description=description))
+    await _ensure_object_store(js, ObjectStoreConfig(
+        bucket=VENUE_SNAPSHOTS_BUCKET, description="venue simulator snapshots (the journal record each covers)",
+        max_bytes=cfg.nats.max_bytes, storage=StorageType.FILE, replicas=cfg.nats.stream_replicas))
+
+
+async def _ensure_object_store(js: JetStreamContext, config: ObjectStoreConfig) -> None:
+    assert config.bucket is not None
+    try:
+        await js.object_store(config.bucket)
+    except BucketNotFoundError:
+        await js.create_object_store(config.bucket, config)
+
 
 async def _ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
     try:

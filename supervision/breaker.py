@@ -415,6 +415,15 @@ class CircuitBreaker:
             fn(transition)
 
     # ---- persistence (JetStream KV) -------------------------------------------------------------
+    def rebase(self, now: float) -> None:
+        """Take over a state saved by another process, whose clock may not be ours: nothing it says may
+        lie further ahead than this breaker could have put it itself (an open breaker stays open at most
+        its open timeout from now; times in the future become now)."""
+        if self._open_until is not None and self._open_until > now + self._open_timeout:
+            self._open_until = now + self._open_timeout
+        self._since = min(self._since, now)
+        self._trials = [min(t, now) for t in self._trials]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state (listeners are not included)."""
         return {

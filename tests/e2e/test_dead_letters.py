@@ -13,7 +13,7 @@ import ray
 import yaml
 
 from cluster.client import TradingClient
-from cluster.dlq import list_dead_letters, replay
+from cluster.dlq import list_dead_letters, original, replay
 from cluster.nats_conn import connect
 from cluster.streams import decoded, read_stream
 from messages import DeadLettered, OrderApproved, encode, subjects, wrap
@@ -23,8 +23,15 @@ from tests.conftest import async_wait_until
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def deployed(module_stack):
+    """The tests of this module share one deployed system (each uses its own orders and letters)."""
+    return module_stack
+
+
 def _risk_totals(stats: dict) -> dict[str, int]:
-    loops = [c for child, per in stats.items() if child.startswith("risk-") for c in per.values()]
+    loops = [c for child, per in stats.items() if child.startswith("risk-") for c in per.values()
+             if isinstance(c, dict) and "handled" in c]
     return {k: sum(c[k] for c in loops) for k in ("handled", "duplicates_skipped")}
 
 
@@ -68,7 +75,7 @@ async def test_trade_dlq_list_shows_an_undecodable_message_with_its_reason(deplo
     await nc.jetstream().publish(subjects.orders_received(1), b"{garbage")
 
     async def lettered() -> bool:
-        return bool(await list_dead_letters(nc.jetstream(), "risk"))
+        return any(r.letter.reason == "undecodable" for r in await list_dead_letters(nc.jetstream(), "risk"))
 
     await async_wait_until(lettered, 15, what="the dead letter")
     await nc.close()
@@ -77,6 +84,33 @@ async def test_trade_dlq_list_shows_an_undecodable_message_with_its_reason(deplo
     result = subprocess.run([sys.executable, "-m", "cluster.cli", "dlq", "list", "--stage", "risk", "--json",
                              "--config", str(cfg_file)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    letters = json.loads(result.stdout)
+    letters = [x for x in json.loads(result.stdout) if x["reason"] == "undecodable"]
     assert [(x["stage"], x["reason"], x["original_subject"]) for x in letters] == [
         ("risk", "undecodable", "orders.received.1")]
+
+
+async def test_one_oversized_message_in_a_batch_is_dead_lettered_by_reference_and_the_orders_beside_it_complete(
+        deployed):
+    cfg = deployed
+    supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=cfg.name)
+    account = "ACC3"
+    subject = subjects.orders_received(subjects.partition_of(account, cfg.partitions))
+    big = b'{"not": "an envelope", "filler": "' + b"x" * 900_000 + b'"}'  # its copy in a letter would not fit
+    nc = await connect(cfg.nats.url, name="oversized")
+    js = nc.jetstream()
+    assert await supervisor.stop_children.remote("risk-")  # everything below waits, then comes in one batch
+    try:
+        async with TradingClient.from_config(cfg) as client:
+            before = [await client.place_order(account, "AAPL", "BUY", 1 + i, "150") for i in range(5)]
+            await js.publish(subject, big)
+            after = [await client.place_order(account, "AAPL", "BUY", 10 + i, "150") for i in range(5)]
+            await supervisor.start_children.remote("risk-")
+            outcomes = [await client.wait(o, timeout=30) for o in before + after]
+    finally:
+        await supervisor.start_children.remote("risk-")
+    assert {str(o.status) for o in outcomes} == {"filled"}
+    (letter,) = [r for r in await list_dead_letters(js, "risk") if r.letter.original_subject == subject
+                 and r.letter.reason == "bad_envelope"]
+    assert letter.letter.payload_omitted and letter.letter.original_stream == "ORDERS_RECEIVED"
+    assert (await original(js, letter))[0] == big, "`trade dlq show` reads the original where it is"
+    await nc.close()

@@ -16,7 +16,7 @@ from actors.loop import ConsumerLoop
 from actors.stage import Outgoing
 from cluster.config import DeliveryConfig
 from cluster.nats_conn import connect
-from messages import Envelope, OrderReceived, encode, wrap
+from messages import MSG_ID_HEADER, Envelope, OrderReceived, encode, wrap
 from messages.ids import order_received_id
 from tests.conftest import async_wait_until
 
@@ -36,6 +36,10 @@ class Echo:
 def _order(i: int) -> bytes:
     order = OrderReceived(order_id=f"O-{i}", account="ACC1", symbol="AAPL", side="BUY", qty=1, price="1")
     return encode(wrap(order, event_id=order_received_id(order.order_id)))
+
+
+def _msg_id(i: int) -> dict[str, str]:
+    return {MSG_ID_HEADER: str(order_received_id(f"O-{i}"))}
 
 
 @pytest.fixture
@@ -76,10 +80,10 @@ async def test_batches_finished_during_a_commit_share_the_next_one_and_every_inp
     nc, js = js
     loop, faults, task = _loop_parked_at(nc, js, "before_mark")
     try:
-        await js.publish("in.0", _order(0))
+        await js.publish("in.0", _order(0), headers=_msg_id(0))
         await async_wait_until(lambda: faults.reached.get("before_mark") == 1, 10, what="the first commit")
         for i in (1, 2, 3):  # one at a time: three more batches while the first commit is held
-            await js.publish("in.0", _order(i))
+            await js.publish("in.0", _order(i), headers=_msg_id(i))
             await async_wait_until(lambda n=i: loop.stats.batches == n + 1, 10, what=f"batch {i + 1}")
         # The loop went on publishing while the commit was held (stored a moment after it is sent).
         await async_wait_until(lambda: _stored_all(js), 10, what="all four outputs to be stored")
@@ -100,7 +104,7 @@ async def test_batches_finished_during_a_commit_share_the_next_one_and_every_inp
 async def test_stopping_the_loop_waits_for_the_commit_of_the_batches_it_finished(js) -> None:
     nc, js = js
     loop, faults, task = _loop_parked_at(nc, js, "before_ack")
-    await js.publish("in.0", _order(0))
+    await js.publish("in.0", _order(0), headers=_msg_id(0))
     await async_wait_until(lambda: faults.reached.get("before_ack") == 1, 10, what="the commit to reach its acks")
     await loop.stop()
     await asyncio.wait([task], timeout=1.5)  # the loop notices a stop within its 0.5 s fetch wait

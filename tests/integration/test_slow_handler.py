@@ -14,7 +14,7 @@ from actors.loop import ConsumerLoop
 from actors.stage import Outgoing
 from cluster.config import DeliveryConfig
 from cluster.nats_conn import connect
-from messages import Envelope, OrderReceived, encode, wrap
+from messages import MSG_ID_HEADER, Envelope, OrderReceived, encode, wrap
 from messages.ids import order_received_id
 from tests.conftest import async_wait_until
 
@@ -45,7 +45,8 @@ async def test_a_handler_slower_than_the_ack_wait_is_not_redelivered_mid_work(na
     await js.add_consumer("IN", ConsumerConfig(durable_name="slow", ack_policy=AckPolicy.EXPLICIT,
                                                ack_wait=ACK_WAIT_S, max_deliver=5, filter_subject="in.>"))
     order = OrderReceived(order_id="O-slow", account="ACC1", symbol="AAPL", side="BUY", qty=1, price="1")
-    await js.publish("in.0", encode(wrap(order, event_id=order_received_id(order.order_id))))
+    envelope = wrap(order, event_id=order_received_id(order.order_id))
+    await js.publish("in.0", encode(envelope), headers={MSG_ID_HEADER: str(envelope.event_id)})
     handler = SlowHandler(seconds=3 * ACK_WAIT_S)
     loop = ConsumerLoop(nc, js, "IN", "slow", handler, DeliveryConfig(ack_wait=ACK_WAIT_S, batch=8))
     task = asyncio.create_task(loop.run())

@@ -626,3 +626,17 @@ def test_a_breaker_restored_from_to_dict_after_every_step_behaves_like_the_origi
         assert apply(original, op, now) == apply(copy, op, now)
         copy = CircuitBreaker.from_dict(json.loads(json.dumps(copy.to_dict())), s)
         assert copy.to_dict() == original.to_dict()
+
+
+def test_a_breaker_saved_by_a_host_whose_clock_runs_an_hour_ahead_stays_open_no_longer_than_its_open_timeout() -> None:
+    saved = tripped(now=3600.0, open_timeout=1.0)  # opened on the other host's clock, an hour ahead of ours
+    loaded = CircuitBreaker.from_dict(saved.to_dict(), saved.settings)
+    loaded.rebase(0.0)
+    assert loaded.open_until == 1.0 and loaded.allow(1.0)
+
+
+def test_rebasing_a_breaker_saved_on_our_own_clock_changes_nothing() -> None:
+    saved = tripped(now=10.0, open_timeout=1.0)
+    loaded = CircuitBreaker.from_dict(saved.to_dict(), saved.settings)
+    loaded.rebase(10.5)
+    assert loaded.open_until == 11.0 and not loaded.allow(10.9)

@@ -67,3 +67,18 @@ def test_garbage_collections_are_exported_per_child_and_generation() -> None:
     assert 'trade_gc_collections_total{child="risk-0",generation="2"} 1.0' in text
     assert 'trade_gc_seconds_total{child="risk-0",generation="0"} 0.01' in text
     assert 'trade_gc_longest_pause_seconds{child="risk-0"} 0.2' in text
+
+
+def test_alarms_are_counted_per_child_and_kind() -> None:
+    snap = snapshot()
+    snap.stats = {"gateway-SIM": {"alarms": {"order_in_doubt": 3}, "orders": {"in_doubt": 2, "corrections": 1}}}
+    text = scrape(snap)
+    assert 'trade_alarms_total{child="gateway-SIM",kind="order_in_doubt"} 3.0' in text
+
+
+def test_a_gateways_orders_in_doubt_and_its_corrections_are_exported() -> None:
+    snap = snapshot()
+    snap.stats = {"gateway-SIM": {"alarms": {}, "orders": {"in_doubt": 2, "corrections": 1}}}
+    text = scrape(snap)
+    assert 'trade_orders_in_doubt{child="gateway-SIM"} 2.0' in text
+    assert 'trade_execution_corrections_total{child="gateway-SIM"} 1.0' in text

@@ -474,3 +474,62 @@ def test_exec_ids_are_unique_and_cum_qty_is_the_sum_of_an_orders_fills(flow: lis
 @given(flow=flows)
 def test_replaying_the_same_flow_gives_the_same_reports(flow: list[tuple[Any, ...]]) -> None:
     assert run(flow) == run(flow)
+
+
+# --- snapshots and memory ------------------------------------------------------------------------
+
+
+def run_with_snapshot(flow: list[tuple[Any, ...]], cut: int) -> list[ExecReport]:
+    """`run`, but the book is snapshotted (through JSON) and restored before operation `cut`."""
+    import json
+
+    book = OrderBook("AAPL")
+    reports: list[ExecReport] = []
+    for n, op in enumerate(flow):
+        if n == cut:
+            book = OrderBook.restore(json.loads(json.dumps(book.snapshot())))
+        if op[0] == "submit":
+            _, cl_ord_id, side, qty, order_type, tif, price = op
+            reports += book.submit(cl_ord_id, side, qty, order_type, tif, None if order_type is MARKET else price)
+        elif op[0] == "cancel":
+            reports += book.cancel(op[1])
+        else:
+            reports += book.expire_day()
+    return reports
+
+
+@settings(max_examples=50)
+@given(flow=flows, cut=st.integers(0, 60))
+def test_a_book_restored_from_its_snapshot_gives_the_same_reports(flow: list[tuple[Any, ...]], cut: int) -> None:
+    assert run_with_snapshot(flow, cut) == run(flow)
+
+
+def test_a_restored_book_keeps_price_time_priority_and_its_resting_orders(book: OrderBook) -> None:
+    limit(book, "S1", SELL, 100, "10.01")
+    limit(book, "S2", SELL, 100, "10.00")
+    limit(book, "S3", SELL, 100, "10.00")
+    limit(book, "B1", BUY, 50, "9.99")
+    restored = OrderBook.restore(book.snapshot())
+    assert restored.depth(5) == book.depth(5)
+    assert restored.open_orders() == book.open_orders()
+    assert fills(limit(restored, "AGG", BUY, 250, "10.01")) == fills(limit(book, "AGG", BUY, 250, "10.01"))
+
+
+def test_an_order_submitted_not_to_be_remembered_is_forgotten_once_done(book: OrderBook) -> None:
+    limit(book, "S1", SELL, 100, "10.00")
+    book.submit("Q1", BUY, 40, LIMIT, DAY, px("10.00"), remember=False)  # filled at once
+    book.submit("Q2", BUY, 40, LIMIT, DAY, px("9.00"), remember=False)  # rests
+    assert not book.has("Q1")
+    assert book.is_open("Q2")
+    book.cancel("Q2")
+    assert not book.has("Q2")
+    assert book.remembered == 1  # S1, remembered by default
+
+
+def test_forgetting_a_finished_order_drops_it_and_a_resting_one_is_kept(book: OrderBook) -> None:
+    limit(book, "S1", SELL, 100, "10.00")
+    limit(book, "B1", BUY, 100, "10.00")
+    limit(book, "B2", BUY, 10, "9.00")
+    assert book.forget("S1")
+    assert not book.forget("B2")
+    assert (book.has("S1"), book.has("B2"), book.remembered) == (False, True, 2)

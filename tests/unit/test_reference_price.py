@@ -136,3 +136,39 @@ def test_the_same_seed_gives_the_same_quotes_and_ids() -> None:
 def test_a_provider_with_impossible_parameters_is_refused(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LiquidityProvider(OrderBook("AAPL"), RandomWalk(Decimal(100), seed=1), **kwargs)
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+def test_a_walk_restored_from_its_snapshot_continues_the_same_path() -> None:
+    import json
+
+    original, first = RandomWalk(Decimal(100), seed=9, step_bps=30), RandomWalk(Decimal(100), seed=9, step_bps=30)
+    path(original, 25)
+    path(first, 25)
+    restored = RandomWalk.restore(json.loads(json.dumps(first.snapshot())))
+    assert path(restored, 200) == path(original, 200)
+
+
+def test_a_provider_restored_from_its_snapshot_quotes_the_same_ids_and_prices() -> None:
+    import json
+
+    original_book, first_book = OrderBook("AAPL"), OrderBook("AAPL")
+    original, first = provider(original_book, step_bps=20), provider(first_book, step_bps=20)
+    for _ in range(5):
+        original.refresh()
+        first.refresh()
+    book = OrderBook.restore(json.loads(json.dumps(first_book.snapshot())))
+    restored = LiquidityProvider.restore(json.loads(json.dumps(first.snapshot())), book)
+    assert restored.quotes == original.quotes
+    assert [restored.refresh() for _ in range(5)] == [original.refresh() for _ in range(5)]
+
+
+def test_the_providers_replaced_quotes_are_forgotten_by_the_book() -> None:
+    book = OrderBook("AAPL")
+    lp = provider(book, step_bps=5)
+    for _ in range(100):
+        lp.refresh()
+    assert book.remembered == 6
+    assert not book.has("LP-AAPL-1")

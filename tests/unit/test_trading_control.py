@@ -7,7 +7,7 @@ import json
 import pytest
 
 from actors.risk_state import TradingState
-from actors.trading_control import GLOBAL_KEY, TradingControl, account_key
+from actors.trading_control import GLOBAL_KEY, InvalidControlValue, TradingControl, account_key
 
 
 def _value(state: str, reason: str = "") -> bytes:
@@ -71,3 +71,21 @@ def test_a_lifted_halt_is_no_longer_a_halt() -> None:
     control.apply(account_key("ACC7"), _value("HALTED"))
     control.apply(account_key("ACC7"), None)
     assert not control.any_halted
+
+
+@pytest.mark.parametrize("value", [b'{"state": "PAUSED"}', b"{not json", b'{"reason": "no state"}', b'"HALTED"',
+                                   b'{"state": "HALTED", "reason": 7}'])
+def test_a_malformed_value_is_refused_and_the_last_good_state_stays(value: bytes) -> None:
+    control = TradingControl()
+    control.apply(account_key("ACC1"), _value("HALTED", "desk"))
+    with pytest.raises(InvalidControlValue):
+        control.apply(account_key("ACC1"), value)
+    assert control.switch_for("ACC1").state is TradingState.HALTED
+
+
+def test_a_later_good_value_applies_after_a_refused_one() -> None:
+    control = TradingControl()
+    with pytest.raises(InvalidControlValue):
+        control.apply(GLOBAL_KEY, b"garbage")
+    control.apply(GLOBAL_KEY, _value("HALTED"))
+    assert control.switch_for("ACC9").state is TradingState.HALTED
