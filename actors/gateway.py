@@ -16,7 +16,9 @@ have executed it: a slow venue answers late), or a process before this one had t
 is closed only by the venue: a status request that closes it there if unknown (`close_if_unknown`).
 Until the venue answers one, the order stays pending (in doubt, with an alarm), however long that is.
 
-Clocks: an order's hold is measured on this process's monotonic clock from when it took the order.
+Clocks: an order's hold runs from when the broker stored its approval, in the broker's clock (the age
+an approval waited in its stream, behind an open breaker, counts), as this process knows it from the
+broker's stamps and its own monotonic clock (actors.broker_clock): a skewed wall clock changes nothing.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ class _Base:
     def activity(self) -> int:
         return self.link.activity
 
+    def _observe(self, meta: InputMeta) -> None:
+        self.link.observe(meta.stored_ns)
+
     def _subject(self, account: str) -> str:
         return subjects.executions(self.link.venue, subjects.partition_of(account, self._partitions))
 
@@ -114,11 +119,12 @@ class GatewayHandler(_Base):
     async def handle(self, envelope: Envelope, event: Event, meta: InputMeta) -> list[Outgoing]:
         if not isinstance(event, OrderApproved):
             raise TypeError(f"gateway takes OrderApproved, not {event.TYPE}")
+        self._observe(meta)
         tracked = self.orders.track(event)
         if tracked.state is not OrderState.PENDING_NEW or tracked.venue_answered:
             return []  # the venue has it: what it did comes from the drop copy
         if tracked.held_since is None:
-            tracked.held_since = self.link.clock()
+            tracked.held_since, tracked.stored_ns = self.link.clock(), meta.stored_ns
         if meta.redelivered and not tracked.maybe_at_venue:
             tracked.maybe_at_venue = True  # a process before this one may have sent it
             closed = await self._closures.find(event.order_id)
@@ -181,6 +187,7 @@ class GatewayHandler(_Base):
             return "canceled", (f"trading halted ({switch.scope}) before it reached the venue: {switch.reason}"
                                 if switch.reason else f"trading halted ({switch.scope}) before it reached the venue")
         held = self.link.clock() - (tracked.held_since or self.link.clock())
+        held = max(held, self.link.age_s(tracked.stored_ns) or 0.0)  # time in its stream (behind an open breaker)
         if held > self.link.settings.max_hold:
             return "rejected", f"{VENUE_UNAVAILABLE}: no answer from venue {self.link.venue} in {held:.1f}s"
         return None
@@ -198,14 +205,24 @@ class CancelHandler(_Base):
 
     concurrent = False
 
+    def __init__(self, link: VenueLink, orders: GatewayOrders, partitions: int) -> None:
+        super().__init__(link, orders, partitions)
+        #: Cancels waiting on the venue now (not on this process).
+        self.external_waits = 0
+
     async def handle(self, envelope: Envelope, event: Event, meta: InputMeta) -> list[Outgoing]:
         if not isinstance(event, OrderCancelRequested):
             raise TypeError(f"gateway cancels take OrderCancelRequested, not {event.TYPE}")
+        self._observe(meta)
         tracked = self.orders.get(event.order_id)
         if tracked is not None and tracked.machine.is_terminal:
             return self._refuse(envelope, event, f"order is {tracked.state.value}", tracked.state.value)
         # Unknown here (taken before a restart, or not yet answered) is no reason to refuse: the venue knows.
-        reply = await self._send(OrderCancelRequest(cl_ord_id=event.order_id))
+        self.external_waits += 1
+        try:
+            reply = await self._send(OrderCancelRequest(cl_ord_id=event.order_id))
+        finally:
+            self.external_waits -= 1
         state = tracked.state.value if tracked is not None else None
         if reply is None:
             return self._refuse(envelope, event, f"{VENUE_UNAVAILABLE}: the venue did not confirm the cancel (it may "
@@ -271,6 +288,7 @@ class DropCopyHandler(_Base):
         report = event
         if not isinstance(report, ExecReport):
             raise TypeError(f"the drop copy holds ExecReports, not {type(report).__name__}")
+        self._observe(meta)
         try:
             applied = self.orders.apply(report)
         except UnknownOrder:

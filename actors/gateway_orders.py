@@ -65,8 +65,10 @@ class TrackedOrder:
     maybe_at_venue: bool = False
     #: The venue answered a request for it: its reports are (or will be) in the drop copy.
     venue_answered: bool = False
-    #: When this process took the order (its own monotonic clock): the start of its hold.
+    #: When this process took the order (its own monotonic clock), and when the broker stored its approval
+    #: (the broker's clock): its hold runs from the earlier of the two.
     held_since: float | None = None
+    stored_ns: int = 0
 
     @property
     def state(self) -> OrderState:

@@ -25,6 +25,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 
+from actors.broker_clock import BrokerClock
 from actors.stage import TransientError
 from actors.venue_breaker import VenueBreaker
 from cluster.config import GatewayStage
@@ -57,6 +58,8 @@ class VenueLink:
         self._session = subjects.venue_session(venue)
         self._rng = rng or random.Random()
         self.clock = clock
+        #: The broker's time, from the stamps of the messages the gateway handles (see BrokerClock).
+        self.broker_clock = BrokerClock()
         self.breaker = breaker
         #: Requests sent and backoffs taken so far: evidence of progress while orders wait for the venue.
         self.activity = 0
@@ -89,6 +92,14 @@ class VenueLink:
         if self.breaker is not None:
             self.breaker.success(self.clock() - started)
         return reply
+
+    def observe(self, stored_ns: int) -> None:
+        """A message the broker stored at `stored_ns` (its clock) is handled now."""
+        self.broker_clock.observe(stored_ns, int(self.clock() * 1e9))
+
+    def age_s(self, stored_ns: int) -> float | None:
+        """How long ago the broker stored a message, in the broker's clock (None: not known yet)."""
+        return self.broker_clock.age_s(stored_ns, int(self.clock() * 1e9))
 
     def allow(self) -> bool:
         """May a request go to the venue now (always, with no breaker)?"""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from actors.alarms import Alarms
+from actors.broker_clock import BrokerClock
 from actors.gateway import GatewayHandler, OrderWaits
 from actors.gateway_orders import GatewayOrders
 from actors.stage import InputMeta
@@ -32,9 +33,16 @@ class FakeLink:
         self.sent: list[SessionRequest] = []
         self.activity = 0
         self._answer = answer
+        self.broker = BrokerClock()
 
     def clock(self) -> float:
         return self.now
+
+    def observe(self, stored_ns: int) -> None:
+        self.broker.observe(stored_ns, int(self.now * 1e9))
+
+    def age_s(self, stored_ns: int) -> float | None:
+        return self.broker.age_s(stored_ns, int(self.now * 1e9))
 
     def allow(self) -> bool:
         return True
@@ -97,9 +105,14 @@ class Gateway:
         self.handler = GatewayHandler(self.link, self.orders, 4, self.waits, self.closures,  # type: ignore[arg-type]
                                       control, self.alarms)
 
-    async def take(self, approval: OrderApproved, deliveries: int = 1, envelope: Envelope | None = None) -> list:
+    async def take(self, approval: OrderApproved, deliveries: int = 1, envelope: Envelope | None = None,
+                   waited_s: float = 0.0) -> list:
+        """The approval, stored by the broker `waited_s` before it is taken (time it spent in its stream)."""
         envelope = envelope or wrap(approval, event_id=order_received_id(approval.order_id))
-        return await self.handler.handle(envelope, approval, InputMeta(stored_ns=time.time_ns(), deliveries=deliveries))
+        stored = time.time_ns()
+        self.link.observe(stored)  # a message just stored: the broker's clock as this process knows it
+        meta = InputMeta(stored_ns=stored - int(waited_s * 1e9), deliveries=deliveries)
+        return await self.handler.handle(envelope, approval, meta)
 
 
 def approval(order_id: str = "O1", account: str = "ACC1") -> OrderApproved:
@@ -192,3 +205,9 @@ async def test_the_hold_runs_on_this_process_clock_not_on_the_time_in_the_approv
     skewed = wrap(approval(), event_id=order_received_id("O1"), ts=time.time_ns() - 3600 * 10**9)  # an hour off
     assert await gw.take(approval(), envelope=skewed) == []
     assert isinstance(gw.link.sent[0], NewOrderSingle)
+
+
+async def test_an_approval_that_waited_past_max_hold_in_its_stream_and_was_never_sent_is_rejected_at_once() -> None:
+    gw = Gateway(venue_that_fills)
+    (out,) = await gw.take(approval(), waited_s=40.0)  # behind an open breaker, say
+    assert isinstance(out.envelope.event(), OrderVenueRejected) and gw.link.sent == []
