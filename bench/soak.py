@@ -41,7 +41,7 @@ import ray  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import fmt, run_guarded, write_results  # noqa: E402
+from bench.common import fmt, raise_interrupt, run_guarded, write_results  # noqa: E402
 from cluster import event_loop  # noqa: E402
 from cluster.audit import audit  # noqa: E402
 from cluster.client import TradingClient  # noqa: E402
@@ -105,6 +105,7 @@ class Stack:
         self.head = RayHead(self.base / "ray-head.log", num_cpus=4)
         self.head.start()
         init_ray(self.head.address, namespace=cfg.name)
+        signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init installs its own: ours stops everything
         self.cfg = cfg.with_nats_url(self.nats.url)
         deploy(self.cfg)
         return self.cfg
@@ -161,7 +162,8 @@ class Soak:
             self.kills.append({"t": round(time.monotonic() - self.started), "child": victim, "back_s": took})
 
     async def report(self, js: Any) -> dict[str, Any]:
-        restart = await self.kill(VENUE)
+        """Each process's memory (first: a venue restart also restarts its gateway), then the venue's
+        restart time."""
         children = await self.children()
         journal = (await js.stream_info("VENUE_INPUT")).state.messages
         mem: dict[str, Any] = {}
@@ -175,6 +177,7 @@ class Soak:
             if pid_alive(pid):
                 rss, pss = memory_mb(pid)
                 mem[name] = {"rss_mb": rss, "pss_mb": pss}
+        restart = await self.kill(VENUE)
         row = {"t": round(time.monotonic() - self.started), "venue_restart_s": restart, "journal_records": journal,
                "orders": sum(c["sent"] for c in self.chunks), "lost": sum(c["lost"] for c in self.chunks),
                "memory": mem}
