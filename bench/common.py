@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
+from actors.runtime.event_loop import uses_uvloop
 from cluster.config import SystemConfig, VenueMode, load_config
-from cluster.event_loop import uses_uvloop
 
 __all__ = ["Closable", "bench_config", "fmt", "fmt_latency", "raise_interrupt", "ratio", "run_guarded",
            "write_results"]

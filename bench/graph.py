@@ -45,7 +45,8 @@ from nats.aio.msg import Msg  # noqa: E402
 from nats.js import JetStreamContext  # noqa: E402
 from nats.js.api import DeliverPolicy  # noqa: E402
 
-from actors.pull import PullConsumer  # noqa: E402
+from actors.runtime import event_loop  # noqa: E402
+from actors.runtime.pull import PullConsumer  # noqa: E402
 from bench.relay import (  # noqa: E402
     MSG_ID,
     PUBLISH_TIMEOUT_S,
@@ -60,7 +61,6 @@ from bench.relay import (  # noqa: E402
     relay_id,
     worker_process,
 )
-from cluster import event_loop  # noqa: E402
 
 __all__ = ["ENTRY", "FULL", "REJECT_EVERY", "ROLES", "SETTLE_ON", "WATCH", "Shape", "ensure_graph_topology",
            "graph_driver"]

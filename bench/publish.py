@@ -1,4 +1,4 @@
-"""Storing acknowledged messages: nats-py's `publish_async` against `actors.publisher.AckedPublisher`.
+"""Storing acknowledged messages: nats-py's `publish_async` against `actors.runtime.publisher.AckedPublisher`.
 
     .venv/bin/python bench/publish.py [--messages 20000] [--batch 20] [--rounds 3]
 
@@ -27,11 +27,11 @@ if str(ROOT) not in sys.path:
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from actors.publisher import AckedPublisher  # noqa: E402
+from actors.runtime import event_loop  # noqa: E402
+from actors.runtime.nats_conn import connect  # noqa: E402
+from actors.runtime.publisher import AckedPublisher  # noqa: E402
 from bench.common import write_results  # noqa: E402
-from cluster import event_loop  # noqa: E402
-from cluster.nats_conn import connect  # noqa: E402
-from cluster.nats_server import NatsServer  # noqa: E402
+from cluster.local.nats_server import NatsServer  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 

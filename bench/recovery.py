@@ -53,14 +53,14 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from actors.runtime import event_loop  # noqa: E402
 from bench.common import bench_config, raise_interrupt, run_guarded, write_results  # noqa: E402
 from bench.throughput import Stack, machine  # noqa: E402
-from cluster import event_loop  # noqa: E402
-from cluster.client import TradingClient  # noqa: E402
+from cluster.client.load import percentile  # noqa: E402
+from cluster.client.trading import TradingClient  # noqa: E402
 from cluster.config import SystemConfig  # noqa: E402
-from cluster.load import percentile  # noqa: E402
-from cluster.nats_server import NatsServer  # noqa: E402
-from cluster.procs import pid_alive, pid_cmdline  # noqa: E402
+from cluster.local.nats_server import NatsServer  # noqa: E402
+from cluster.local.procs import pid_alive, pid_cmdline  # noqa: E402
 from messages import ChildRestarted, DecodeError, decode, subjects  # noqa: E402
 from supervision.supervisor import SUPERVISOR_NAME  # noqa: E402
 

@@ -6,7 +6,7 @@ Each `relay.in.<n>` subject has its own JetStream stream (file storage, limits r
 window; the same settings the system's streams use) and one durable pull consumer (`relay-<n>`, the
 same consumer settings the system's stages use). Each worker is its own OS process (run as
 `python -m bench.relay --url ... --index n`): it takes messages with the continuous pull of
-`actors.pull.PullConsumer` (the same one the stages use, batch 128), publishes each message to the
+`actors.runtime.pull.PullConsumer` (the same one the stages use, batch 128), publishes each message to the
 next stream with `publish_async` and a deterministic `Nats-Msg-Id`, awaits every publish ack, and
 only then acks its input: the system's at-least-once shape without its decoding, dedupe, applied
 log, domain logic, Ray or supervision. The driver publishes into `relay.in.1` with awaited acks
@@ -44,9 +44,9 @@ from nats.js.api import (  # noqa: E402
     StreamConfig,
 )
 
-from actors.pull import PullConsumer  # noqa: E402
-from cluster import event_loop  # noqa: E402
-from cluster.pacing import retrying, send_paced  # noqa: E402
+from actors.runtime import event_loop  # noqa: E402
+from actors.runtime.pull import PullConsumer  # noqa: E402
+from cluster.client.pacing import retrying, send_paced  # noqa: E402
 
 __all__ = ["HOPS", "OUT_SUBJECT", "Output", "RelayDriver", "Route", "add_durable", "add_stream", "consume",
            "ensure_relay_topology", "forward", "in_subject", "new_stats", "relay_id", "stream_name", "worker_process"]
@@ -229,7 +229,7 @@ class RelayDriver:
     """Sends probes into relay.in.1 (or `entry`) and records when each one comes out of relay.out
     (or any `settle_on` subject).
 
-    Mirrors `cluster.load.run_load` + `TradingClient`: awaited publish per message, at most
+    Mirrors `cluster.client.load.run_load` + `TradingClient`: awaited publish per message, at most
     `concurrency` in flight, paced at `rate`/s (0 = as fast as the broker takes them);
     `placed_at` / `settled_at` hold monotonic ns per id, as the client's do.
     """

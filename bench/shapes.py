@@ -30,13 +30,13 @@ if str(ROOT) not in sys.path:
 
 from rich.table import Table  # noqa: E402
 
+from actors.runtime import event_loop  # noqa: E402
+from actors.runtime.gc_tuning import tune  # noqa: E402
 from bench.common import fmt, fmt_latency, ratio, run_guarded, write_results  # noqa: E402
 from bench.graph import Shape, graph_driver  # noqa: E402
 from bench.relay import RelayDriver  # noqa: E402
 from bench.throughput import WARMUP, Stack, console, machine, relay_step, stop_workers  # noqa: E402
-from cluster import event_loop  # noqa: E402
-from cluster.gc_tuning import tune  # noqa: E402
-from cluster.nats_server import NatsServer  # noqa: E402
+from cluster.local.nats_server import NatsServer  # noqa: E402
 
 __all__ = ["main"]
 

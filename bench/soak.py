@@ -8,7 +8,7 @@ its journal. Memory and restart time should stay flat; every order should settle
 Starts its own nats-server and Ray head and deploys examples/local.yaml (venue SIM in book mode, a price
 tick every 0.5 s: about 7,200 journal records an hour from the ticks alone) with a trading day of
 `--day-length` seconds, so that end-of-day expiry and forgetting happen during the run. Orders go in
-chunks of `--chunk` seconds at `--rate` per second (`cluster.load.order_mix` with the venue's reference
+chunks of `--chunk` seconds at `--rate` per second (`cluster.client.load.order_mix` with the venue's reference
 prices: IOC orders through the quotes), each chunk's outcomes awaited before the next. Every
 `--kill-every` seconds one child is killed (SIGKILL), in rotation over risk, allocator, gateway,
 positions and the venue. At every report the venue itself is killed and the time until its replacement
@@ -41,20 +41,20 @@ import ray  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from actors.runtime import event_loop  # noqa: E402
+from actors.runtime.gc_tuning import tune  # noqa: E402
+from actors.runtime.nats_conn import connect  # noqa: E402
+from actors.runtime.refprices import wait_reference_prices  # noqa: E402
 from bench.common import fmt, raise_interrupt, run_guarded, write_results  # noqa: E402
-from cluster import event_loop  # noqa: E402
-from cluster.audit import audit  # noqa: E402
-from cluster.client import TradingClient  # noqa: E402
+from cluster.client.load import order_mix, run_load  # noqa: E402
+from cluster.client.trading import TradingClient  # noqa: E402
 from cluster.config import SystemConfig, VenueConfig, load_config  # noqa: E402
-from cluster.gc_tuning import tune  # noqa: E402
 from cluster.job import deploy, teardown  # noqa: E402
-from cluster.load import order_mix, run_load  # noqa: E402
-from cluster.nats_conn import connect  # noqa: E402
-from cluster.nats_server import NatsServer  # noqa: E402
-from cluster.procs import pid_alive  # noqa: E402
-from cluster.ray_env import init_ray  # noqa: E402
-from cluster.ray_head import RayHead  # noqa: E402
-from cluster.refprices import wait_reference_prices  # noqa: E402
+from cluster.local.nats_server import NatsServer  # noqa: E402
+from cluster.local.procs import pid_alive  # noqa: E402
+from cluster.local.ray_env import init_ray  # noqa: E402
+from cluster.local.ray_head import RayHead  # noqa: E402
+from cluster.ops.audit import audit  # noqa: E402
 from supervision.supervisor import SUPERVISOR_NAME  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -51,6 +51,8 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from actors.runtime import event_loop  # noqa: E402
+from actors.runtime.gc_tuning import tune  # noqa: E402
 from bench.common import (  # noqa: E402
     bench_config,
     fmt,
@@ -63,16 +65,14 @@ from bench.common import (  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
 from bench.graph import FULL, ROLES, Shape, ensure_graph_topology, graph_driver  # noqa: E402
 from bench.relay import HOPS, RelayDriver, ensure_relay_topology  # noqa: E402
-from cluster import event_loop  # noqa: E402
-from cluster.client import TradingClient  # noqa: E402
+from cluster.client.load import order_mix, percentile, run_load  # noqa: E402
+from cluster.client.outcome import OrderStatus  # noqa: E402
+from cluster.client.trading import TradingClient  # noqa: E402
 from cluster.config import SystemConfig  # noqa: E402
-from cluster.gc_tuning import tune  # noqa: E402
 from cluster.job import deploy, teardown  # noqa: E402
-from cluster.load import order_mix, percentile, run_load  # noqa: E402
-from cluster.nats_server import NatsServer, nats_server_binary  # noqa: E402
-from cluster.outcome import OrderStatus  # noqa: E402
-from cluster.ray_env import init_ray  # noqa: E402
-from cluster.ray_head import RayHead  # noqa: E402
+from cluster.local.nats_server import NatsServer, nats_server_binary  # noqa: E402
+from cluster.local.ray_env import init_ray  # noqa: E402
+from cluster.local.ray_head import RayHead  # noqa: E402
 from messages import OrderReceived, encode, wrap  # noqa: E402
 from messages.ids import order_received_id  # noqa: E402
 from supervision.supervisor import SUPERVISOR_NAME  # noqa: E402
@@ -628,7 +628,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tune()  # as `trade load` does: the client keeps every order's events (see cluster.gc_tuning)
+    tune()  # as `trade load` does: the client keeps every order's events (see actors.runtime.gc_tuning)
     base = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     stack = Stack(base)
     cfg = bench_config(args.config, "bench")
@@ -649,7 +649,8 @@ def main(argv: list[str] | None = None) -> int:
                        "venue_mode": "fill_all", "risk_replicas": cfg.stages.risk.replicas,
                        "allocator_replicas": cfg.stages.allocator.replicas, "batch": cfg.stages.risk.delivery.batch},
             "relay": (f"{HOPS} worker processes, each a durable pull consumer on its own stream relay.in.<n> "
-                      "(continuous pull: actors.pull.PullConsumer, batch 128), publish_async to the next stream "
+                      "(continuous pull: actors.runtime.pull.PullConsumer, batch 128), publish_async to the next "
+                      "stream "
                       "with Nats-Msg-Id, awaited acks, then ack; driver publishes with awaited acks (256 in flight), "
                       "ordered push consumer on relay.out; each worker in its own session, as each process of "
                       "the system's tree is (supervision.own_session), so autogroup scheduling weighs them alike"),

@@ -40,14 +40,14 @@ from nats.aio.client import Client  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from actors.book_venue import NewCommand, TickCommand  # noqa: E402
-from actors.venue_sim import VenueSession  # noqa: E402
-from actors.venue_snapshots import SnapshotStore  # noqa: E402
+from actors.domain.book_venue import NewCommand, TickCommand  # noqa: E402
+from actors.runtime import event_loop  # noqa: E402
+from actors.runtime.nats_conn import connect  # noqa: E402
+from actors.stages.venue.session import VenueSession  # noqa: E402
+from actors.stages.venue.snapshots import SnapshotStore  # noqa: E402
 from bench.common import fmt, raise_interrupt, write_results  # noqa: E402
-from cluster import event_loop  # noqa: E402
 from cluster.config import VenueConfig, parse_config  # noqa: E402
-from cluster.nats_conn import connect  # noqa: E402
-from cluster.nats_server import NatsServer  # noqa: E402
+from cluster.local.nats_server import NatsServer  # noqa: E402
 from cluster.topology import ensure_topology  # noqa: E402
 from messages.base import OrderType, Side, TimeInForce  # noqa: E402
 from messages.venue import NewOrderSingle  # noqa: E402

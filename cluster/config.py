@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from actors.venue_calendar import parse_end_of_day
-from cluster.units import ByteSize, Duration
+from actors.domain.venue_calendar import parse_end_of_day
+from actors.runtime.units import ByteSize, Duration
 
 __all__ = [
     "EMBEDDED_URL_ENV",

@@ -16,10 +16,10 @@ from typing import Any
 
 import ray
 
-from cluster import event_loop
+from actors.runtime import event_loop
+from actors.runtime.nats_conn import BrokerUnavailable, connect
 from cluster.config import ConfigError, SystemConfig, load_config, resolve_nats_url
-from cluster.nats_conn import BrokerUnavailable, connect
-from cluster.ray_env import init_ray
+from cluster.local.ray_env import init_ray
 from cluster.topology import ensure_topology
 
 __all__ = ["STATUS_MARKER", "deploy", "main", "resolve_nats_url", "submit_deploy", "teardown"]

@@ -18,16 +18,16 @@ from nats.js.api import (
 )
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from actors.advisories import ADVISORIES_STREAM, ADVISORY_SUBJECTS
-from actors.applied import APPLIED_BUCKET
-from actors.closures import CLOSURES_BUCKET
-from actors.loop import DELIVERY_SLACK
-from actors.positions_projection import POSITIONS_BUCKET
-from actors.risk import RISK_BUCKET
-from actors.venue_snapshots import VENUE_SNAPSHOTS_BUCKET
+from actors.runtime.advisories import ADVISORIES_STREAM, ADVISORY_SUBJECTS
+from actors.runtime.applied import APPLIED_BUCKET
+from actors.runtime.control import CONTROL_BUCKET
+from actors.runtime.loop import DELIVERY_SLACK
+from actors.runtime.refprices import REFPRICES_BUCKET
+from actors.stages.gateway.closures import CLOSURES_BUCKET
+from actors.stages.positions import POSITIONS_BUCKET
+from actors.stages.risk import RISK_BUCKET
+from actors.stages.venue.snapshots import VENUE_SNAPSHOTS_BUCKET
 from cluster.config import DeliveryConfig, SystemConfig
-from cluster.control import CONTROL_BUCKET
-from cluster.refprices import REFPRICES_BUCKET
 from messages import subjects
 from supervision.breaker_store import BREAKERS_BUCKET
 
@@ -41,7 +41,7 @@ _ORDER_PATH = frozenset({"ORDERS_RECEIVED", "ORDERS_APPROVED", "ORDERS_REJECTED"
                          "ALLOCATIONS", "DLQ", "VENUE"})
 ADVISORIES_DURABLE = "dead-letters"
 #: Streams no age limit may cut: a venue's input journal is its memory, trimmed only by the venue
-#: itself up to a stored snapshot (see actors.venue_book_session).
+#: itself up to a stored snapshot (see actors.stages.venue.book).
 _NO_MAX_AGE = frozenset({"VENUE_INPUT"})
 
 
@@ -66,7 +66,7 @@ class ConsumerSpec:
             ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,
             ack_wait=self.delivery.ack_wait,
             # The loop dead-letters an input whose handler failed max_deliver times; the broker gives a
-            # message up only well past that (a process dying on it each time): see actors.advisories.
+            # message up only well past that (a process dying on it each time): see actors.runtime.advisories.
             max_deliver=self.delivery.max_deliver + DELIVERY_SLACK,
             max_ack_pending=self.delivery.max_ack_pending,
             filter_subject=self.filter_subject,

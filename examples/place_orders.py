@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cluster import event_loop
+from actors.runtime import event_loop
 from cluster.client import TradingClient
+from cluster.client.errors import OrderTimeout, OrderValidationError, TradingError
 from cluster.config import load_config
-from cluster.errors import OrderTimeout, OrderValidationError, TradingError
-from cluster.stack import load_state
+from cluster.local.stack import load_state
 
 
 async def main(config: str) -> int:

@@ -33,9 +33,9 @@ from typing import Any
 
 import ray
 
-from actors.host import ChildHost
+from actors.runtime.nats_conn import connect
+from actors.stages.host import ChildHost
 from cluster.config import SystemConfig
-from cluster.nats_conn import connect
 from messages import (
     MSG_ID_HEADER,
     ChildFailed,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cluster.config import SystemConfig, parse_config
-from cluster.nats_server import NatsServer
+from cluster.local.nats_server import NatsServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local Ray head (with the jobs API) for the whole session; this process joins it as a driver."""
     import ray
 
-    from cluster.ray_env import init_ray
-    from cluster.ray_head import RayHead
+    from cluster.local.ray_env import init_ray
+    from cluster.local.ray_head import RayHead
 
     logs = tmp_path_factory.mktemp("ray")
     head = RayHead(logs / "ray.log", num_cpus=4)

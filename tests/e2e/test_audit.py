@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from cluster.audit import audit
-from cluster.client import TradingClient
-from cluster.load import order_mix, run_load
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.load import order_mix, run_load
+from cluster.client.trading import TradingClient
+from cluster.ops.audit import audit
 from messages import MSG_ID_HEADER, OrderFilled, encode, wrap
 
 pytestmark = pytest.mark.e2e

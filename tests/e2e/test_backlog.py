@@ -10,10 +10,10 @@ from collections import defaultdict
 import pytest
 import ray
 
-from cluster.client import TradingClient
-from cluster.load import order_mix, run_load
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.load import order_mix, run_load
+from cluster.client.trading import TradingClient
 from messages import OrderApproved, OrderReceived, subjects
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from cluster.client import TradingClient
-from cluster.load import order_mix, run_load
+from cluster.client.load import order_mix, run_load
+from cluster.client.trading import TradingClient
 from tests.conftest import async_wait_until
 
 pytestmark = pytest.mark.e2e

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import ray
 
-from cluster.audit import audit
-from cluster.client import TradingClient
+from actors.runtime.nats_conn import connect
+from actors.runtime.refprices import wait_reference_prices
+from cluster.client.load import order_mix, run_load
+from cluster.client.trading import TradingClient
 from cluster.config import SystemConfig
-from cluster.load import order_mix, run_load
-from cluster.nats_conn import connect
-from cluster.nats_server import NatsServer
-from cluster.refprices import wait_reference_prices
+from cluster.local.nats_server import NatsServer
+from cluster.ops.audit import audit
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until, running_system, small_config
 

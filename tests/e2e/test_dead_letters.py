@@ -12,10 +12,10 @@ import pytest
 import ray
 import yaml
 
-from cluster.client import TradingClient
-from cluster.dlq import list_dead_letters, original, replay
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.trading import TradingClient
+from cluster.ops.dlq import list_dead_letters, original, replay
 from messages import DeadLettered, OrderApproved, encode, subjects, wrap
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until
@@ -81,7 +81,7 @@ async def test_trade_dlq_list_shows_an_undecodable_message_with_its_reason(deplo
     await nc.close()
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(json.loads(cfg.model_dump_json())))
-    result = subprocess.run([sys.executable, "-m", "cluster.cli", "dlq", "list", "--stage", "risk", "--json",
+    result = subprocess.run([sys.executable, "-m", "cluster.ops.cli", "dlq", "list", "--stage", "risk", "--json",
                              "--config", str(cfg_file)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     letters = [x for x in json.loads(result.stdout) if x["reason"] == "undecodable"]

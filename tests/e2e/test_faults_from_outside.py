@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 import ray
 
-from actors.risk_state import TradingState
-from cluster.audit import audit
-from cluster.client import TradingClient
+from actors.domain.risk_state import TradingState
+from actors.runtime.control import CONTROL_BUCKET, set_trading_state
+from actors.runtime.nats_conn import connect
+from actors.runtime.refprices import wait_reference_prices
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.load import LoadReport, order_mix, run_load
+from cluster.client.trading import TradingClient
 from cluster.config import SystemConfig
-from cluster.control import CONTROL_BUCKET, set_trading_state
-from cluster.load import LoadReport, order_mix, run_load
-from cluster.nats_conn import connect
-from cluster.refprices import wait_reference_prices
-from cluster.streams import decoded, read_stream
-from cluster.venue_admin import set_venue_faults
+from cluster.ops.audit import audit
+from cluster.ops.venue_admin import set_venue_faults
 from messages import (
     MSG_ID_HEADER,
     AlarmRaised,

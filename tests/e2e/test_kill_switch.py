@@ -10,13 +10,13 @@ import sys
 import pytest
 import yaml
 
-from cluster.client import TradingClient
+from cluster.client.trading import TradingClient
 
 pytestmark = pytest.mark.e2e
 
 
 def _trade(cfg_file, *args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "cluster.cli", *args, "--config", str(cfg_file)],
+    result = subprocess.run([sys.executable, "-m", "cluster.ops.cli", *args, "--config", str(cfg_file)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 

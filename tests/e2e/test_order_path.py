@@ -10,10 +10,10 @@ from collections import defaultdict
 import pytest
 import ray
 
-from cluster.client import TradingClient
-from cluster.load import order_mix, run_load
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.load import order_mix, run_load
+from cluster.client.trading import TradingClient
 from messages import (
     AllocationCompleted,
     DeadLettered,
@@ -166,8 +166,8 @@ async def test_trade_trace_shows_every_event_of_an_order_in_time_order(deployed,
         await client.wait(oid, timeout=30)
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(_json.loads(cfg.model_dump_json())))
-    result = subprocess.run([sys.executable, "-m", "cluster.cli", "trace", oid, "--json", "--config", str(cfg_file)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "cluster.ops.cli", "trace", oid, "--json", "--config",
+                             str(cfg_file)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     types = [e["type"] for e in _json.loads(result.stdout)]
     assert types == ["OrderReceived", "OrderApproved", "OrderAccepted", "OrderFilled", "AllocationCompleted"]

@@ -9,10 +9,10 @@ import signal
 import pytest
 import ray
 
-from cluster.client import TradingClient
-from cluster.load import order_mix, run_load
-from cluster.nats_conn import connect
-from cluster.positions import ProjectionUnavailable, query_positions, verify
+from actors.runtime.nats_conn import connect
+from cluster.client.load import order_mix, run_load
+from cluster.client.trading import TradingClient
+from cluster.ops.positions import ProjectionUnavailable, query_positions, verify
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until
 

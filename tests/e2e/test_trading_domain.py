@@ -21,12 +21,12 @@ import pytest
 import ray
 import yaml
 
-from cluster.audit import audit
-from cluster.client import TradingClient
+from actors.runtime.nats_conn import connect
+from actors.runtime.refprices import read_reference_prices
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.trading import TradingClient
 from cluster.config import SystemConfig
-from cluster.nats_conn import connect
-from cluster.refprices import read_reference_prices
-from cluster.streams import decoded, read_stream
+from cluster.ops.audit import audit
 from messages import OrderCanceled, OrderFilled, TradingStateChanged, subjects
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until, module_nats, running_system, small_config
@@ -70,7 +70,7 @@ async def _reference(cfg: SystemConfig, symbol: str = "AAPL") -> Decimal:
 def _trade(cfg: SystemConfig, tmp_path: Any, *args: str) -> subprocess.CompletedProcess[str]:
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(json.loads(cfg.model_dump_json())))
-    return subprocess.run([sys.executable, "-m", "cluster.cli", *args, "--config", str(cfg_file)],
+    return subprocess.run([sys.executable, "-m", "cluster.ops.cli", *args, "--config", str(cfg_file)],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import ray
 
-from cluster.audit import audit
-from cluster.client import TradingClient
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.trading import TradingClient
+from cluster.ops.audit import audit
 from messages import BreakerChanged
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until

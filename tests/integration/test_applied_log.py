@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from actors.applied import APPLIED_BUCKET, RANGE_SPAN, Applied, AppliedLog, applied_key, range_key
-from actors.publisher import AckedPublisher
-from cluster.nats_conn import connect
+from actors.runtime.applied import APPLIED_BUCKET, RANGE_SPAN, Applied, AppliedLog, applied_key, range_key
+from actors.runtime.nats_conn import connect
+from actors.runtime.publisher import AckedPublisher
 
 pytestmark = pytest.mark.integration
 

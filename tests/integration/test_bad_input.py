@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cluster.client import TradingClient
-from cluster.errors import BrokerUnavailable, OrderValidationError
-from cluster.nats_conn import connect
-from cluster.procs import free_port
+from actors.runtime.nats_conn import connect
+from cluster.client.errors import BrokerUnavailable, OrderValidationError
+from cluster.client.trading import TradingClient
+from cluster.local.procs import free_port
 from cluster.topology import ensure_topology
 from tests.conftest import ROOT, small_config
 
@@ -26,7 +26,7 @@ def _config_file(tmp_path: Path, nats_url: str) -> Path:
 
 
 def _trade(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cluster.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cluster.ops.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=60)
 
 
@@ -96,7 +96,7 @@ async def test_the_client_raises_broker_unavailable_instead_of_hanging():
 
 
 async def test_the_client_raises_publish_rejected_when_the_orders_stream_is_full(nats_server):
-    from cluster.errors import PublishRejected
+    from cluster.client.errors import PublishRejected
 
     cfg = small_config(nats_server.url)
     cfg = cfg.model_copy(update={"nats": cfg.nats.model_copy(update={"max_bytes": 4096})})

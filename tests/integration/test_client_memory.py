@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from cluster.client import TradingClient
-from cluster.errors import OrderForgotten
-from cluster.nats_conn import connect
-from cluster.outcome import OrderStatus
+from actors.runtime.nats_conn import connect
+from cluster.client.errors import OrderForgotten
+from cluster.client.outcome import OrderStatus
+from cluster.client.trading import TradingClient
 from cluster.topology import ensure_topology
 from messages import MSG_ID_HEADER, OrderRejected, encode, subjects, wrap
 from tests.conftest import async_wait_until, small_config

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import ray
 
-from actors.host import ChildHost
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from actors.stages.host import ChildHost
 from cluster.topology import ensure_topology
 from messages import MSG_ID_HEADER, NewOrder, OrderApproved, OrderReceived, encode, order_received_id, subjects, wrap
 from tests.conftest import async_wait_until, small_config

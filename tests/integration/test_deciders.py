@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import ray
 
-from cluster.client import TradingClient
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.outcome import OrderTrack
+from cluster.client.trading import TradingClient
 from cluster.config import SystemConfig
 from cluster.job import deploy, teardown
-from cluster.nats_conn import connect
-from cluster.outcome import OrderTrack
-from cluster.streams import decoded, read_stream
 from cluster.topology import consumer_specs
 from messages import DeadLettered, Event, OrderApproved, subjects
 from supervision.spec import child_specs

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from actors.applied import APPLIED_BUCKET
-from actors.faults import FaultPoints
-from actors.loop import ConsumerLoop
-from actors.stage import Outgoing
+from actors.runtime.applied import APPLIED_BUCKET
+from actors.runtime.faults import FaultPoints
+from actors.runtime.loop import ConsumerLoop
+from actors.runtime.nats_conn import connect
+from actors.runtime.stage import Outgoing
 from cluster.config import DeliveryConfig
-from cluster.nats_conn import connect
 from messages import MSG_ID_HEADER, Envelope, OrderReceived, encode, wrap
 from messages.ids import order_received_id
 from tests.conftest import async_wait_until

@@ -8,7 +8,7 @@ import time
 import pytest
 import yaml
 
-from cluster.client import TradingClient
+from cluster.client.trading import TradingClient
 from cluster.config import load_config
 from tests.conftest import ROOT
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from actors.kv_watch import watch_bucket
-from cluster.nats_conn import connect_retrying
+from actors.runtime.kv_watch import watch_bucket
+from actors.runtime.nats_conn import connect_retrying
 from tests.conftest import async_wait_until
 
 pytestmark = pytest.mark.integration

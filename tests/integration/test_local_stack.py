@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.procs import kill_tree, pid_alive, pids_with_env
-from cluster.stack import STACK_ENV, LocalStack, StackError, StackState
+from cluster.local.procs import kill_tree, pid_alive, pids_with_env
+from cluster.local.stack import STACK_ENV, LocalStack, StackError, StackState
 from tests.conftest import wait_until
 
 

@@ -16,14 +16,14 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StreamConfig
 
-from actors.advisories import ADVISORIES_STREAM, ADVISORY_SUBJECTS, MaxDeliveriesHandler, decode_advisory
-from actors.alarms import Alarms
-from actors.applied import APPLIED_BUCKET
-from actors.loop import ConsumerLoop
-from actors.stage import Outgoing
+from actors.runtime.advisories import ADVISORIES_STREAM, ADVISORY_SUBJECTS, MaxDeliveriesHandler, decode_advisory
+from actors.runtime.alarms import Alarms
+from actors.runtime.applied import APPLIED_BUCKET
+from actors.runtime.loop import ConsumerLoop
+from actors.runtime.nats_conn import connect
+from actors.runtime.stage import Outgoing
+from actors.runtime.streams import decoded, read_stream
 from cluster.config import DeliveryConfig
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
 from messages import MSG_ID_HEADER, DeadLettered, Envelope, OrderReceived, encode, order_received_id, wrap
 from tests.conftest import async_wait_until
 

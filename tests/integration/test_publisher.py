@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from nats.js.errors import BadRequestError, NoStreamResponseError
 
-from actors.publisher import AckedPublisher
-from cluster.nats_conn import connect
+from actors.runtime.nats_conn import connect
+from actors.runtime.publisher import AckedPublisher
 
 pytestmark = pytest.mark.integration
 

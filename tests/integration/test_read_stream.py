@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.nats_conn import connect
-from cluster.streams import read_stream
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import read_stream
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.risk import RISK_BUCKET, RiskHandler, rebuild_risk_states, save_risk_snapshots
-from cluster.nats_conn import connect
+from actors.runtime.nats_conn import connect
+from actors.stages.risk import RISK_BUCKET, RiskHandler, rebuild_risk_states, save_risk_snapshots
 from cluster.topology import ensure_topology
 from messages import MSG_ID_HEADER, OrderApproved, OrderFilled, OrderRejected, encode, subjects, wrap
 from messages.ids import order_received_id

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import ray
 
-from cluster.client import TradingClient
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import decoded, read_stream
+from cluster.client.trading import TradingClient
 from cluster.job import deploy, teardown
-from cluster.nats_conn import connect
-from cluster.streams import decoded, read_stream
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until, small_config
 

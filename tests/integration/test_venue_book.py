@@ -12,15 +12,15 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from actors.book_venue import JournalRecord, NewCommand
-from actors.venue_faults import REJECT_REASON, FaultSettings
-from actors.venue_sim import VenueSession
+from actors.domain.book_venue import JournalRecord, NewCommand
+from actors.domain.venue_faults import REJECT_REASON, FaultSettings
+from actors.runtime.nats_conn import connect
+from actors.runtime.refprices import read_reference_prices
+from actors.runtime.streams import read_stream
+from actors.stages.venue.session import VenueSession
 from cluster.config import SystemConfig
-from cluster.nats_conn import connect
-from cluster.refprices import read_reference_prices
-from cluster.streams import read_stream
+from cluster.ops.venue_admin import VenueAdminUnavailable, set_venue_faults
 from cluster.topology import ensure_topology
-from cluster.venue_admin import VenueAdminUnavailable, set_venue_faults
 from messages import MSG_ID_HEADER, subjects
 from messages.base import Side
 from messages.venue import ExecReport, NewOrderSingle, OrderCancelRequest, OrderStatusRequest, SessionReply

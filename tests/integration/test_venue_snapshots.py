@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
-from actors.book_venue import ExpireCommand, JournalRecord, NewCommand, TickCommand
-from actors.venue_book_session import SnapshotMismatch
-from actors.venue_journal import JournalBroken
-from actors.venue_sim import VenueSession
-from actors.venue_snapshots import VENUE_SNAPSHOTS_BUCKET, SnapshotStore
+from actors.domain.book_venue import ExpireCommand, JournalRecord, NewCommand, TickCommand
+from actors.runtime.nats_conn import connect
+from actors.runtime.streams import read_stream
+from actors.stages.venue.book import SnapshotMismatch
+from actors.stages.venue.journal import JournalBroken
+from actors.stages.venue.session import VenueSession
+from actors.stages.venue.snapshots import VENUE_SNAPSHOTS_BUCKET, SnapshotStore
 from cluster.config import SystemConfig
-from cluster.nats_conn import connect
-from cluster.streams import read_stream
 from cluster.topology import ensure_topology
 from messages import MSG_ID_HEADER, subjects
 from messages.base import Side

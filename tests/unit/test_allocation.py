@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.allocation import (
+from actors.domain.allocation import (
     FillAllocation,
     allocate_fill,
     block_average_price,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.applied import RANGE_SPAN, RangeBits
+from actors.runtime.applied import RANGE_SPAN, RangeBits
 
 
 def test_a_fresh_range_has_nothing_applied() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cluster.audit import check
+from cluster.ops.audit import check
 from messages import OrderAccepted, OrderApproved, OrderCanceled, OrderFilled, OrderReceived, OrderVenueRejected
 from messages.venue import ExecReport
 

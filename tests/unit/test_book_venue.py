@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.book_venue import (
+from actors.domain.book_venue import (
     BookVenue,
     CancelCommand,
     Command,
@@ -17,7 +17,7 @@ from actors.book_venue import (
     TickCommand,
     is_refusal,
 )
-from actors.order_book import REASON_CANCELED, REASON_EXPIRED, REASON_NOT_OPEN, REASON_UNKNOWN_ORDER
+from actors.domain.order_book import REASON_CANCELED, REASON_EXPIRED, REASON_NOT_OPEN, REASON_UNKNOWN_ORDER
 from messages.base import OrderType, Side, TimeInForce
 from messages.venue import ExecReport, NewOrderSingle
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.broker_clock import BrokerClock
+from actors.runtime.broker_clock import BrokerClock
 
 S = 10**9
 SKEW = 3600 * S  # the broker's clock is an hour ahead of our monotonic one, and nothing depends on it

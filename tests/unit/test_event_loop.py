@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import uvloop
 
-from cluster import event_loop
+from actors.runtime import event_loop
 
 
 async def _loop_type() -> type:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.faults import FaultPoints, injected_error
+from actors.runtime.faults import FaultPoints, injected_error
 from supervision.decider import Decider, Directive
 
 
@@ -53,7 +53,7 @@ def test_arming_with_a_bad_name_or_count_is_refused(name: str, count: int) -> No
 def test_a_directive_survives_a_process_boundary_even_when_its_cause_class_does_not():
     import pickle
 
-    from actors.stage import Directed
+    from actors.runtime.stage import Directed
 
     sent = Directed("restart", injected_error("OnlyHereFault")("boom"))
     received = pickle.loads(pickle.dumps(sent))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.gateway_orders import GatewayOrders
-from actors.order_state import OrderState
+from actors.domain.gateway_orders import GatewayOrders
+from actors.domain.order_state import OrderState
 from messages import OrderAccepted, OrderApproved, OrderCanceled, OrderFilled, OrderVenueRejected
 from messages.venue import ExecReport
 

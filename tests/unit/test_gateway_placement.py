@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from actors.alarms import Alarms
-from actors.broker_clock import BrokerClock
-from actors.gateway import GatewayHandler, OrderWaits
-from actors.gateway_orders import GatewayOrders
-from actors.stage import InputMeta
-from actors.trading_control import TradingControl, account_key
-from actors.venue_link import VenueNoAnswer, VenueUnreachable
+from actors.domain.gateway_orders import GatewayOrders
+from actors.domain.trading_control import TradingControl, account_key
+from actors.runtime.alarms import Alarms
+from actors.runtime.broker_clock import BrokerClock
+from actors.runtime.stage import InputMeta
+from actors.stages.gateway.handlers import GatewayHandler, OrderWaits
+from actors.stages.gateway.link import VenueNoAnswer, VenueUnreachable
 from cluster.config import GatewayStage
 from messages import Envelope, OrderApproved, OrderCanceled, OrderVenueRejected, order_received_id, wrap
 from messages.venue import ExecReport, NewOrderSingle, OrderStatusRequest, SessionReply, SessionRequest

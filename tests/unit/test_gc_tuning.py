@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cluster.gc_tuning import THRESHOLDS, GcClock, tune
+from actors.runtime.gc_tuning import THRESHOLDS, GcClock, tune
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from actors.halt_sweeper import HaltSweeper
-from actors.trading_control import GLOBAL_KEY, TradingControl, account_key
+from actors.domain.trading_control import GLOBAL_KEY, TradingControl, account_key
+from actors.stages.gateway.halt_sweeper import HaltSweeper
 from messages.venue import OrderMassCancelRequest, SessionReply
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from cluster.metrics import Snapshot, SystemCollector, families
+from cluster.ops.metrics import Snapshot, SystemCollector, families
 
 
 def snapshot() -> Snapshot:

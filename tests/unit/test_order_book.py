@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.order_book import (
+from actors.domain.order_book import (
     REASON_DUPLICATE,
     REASON_EXPIRED,
     REASON_IOC_REMAINDER,

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.order_book import OrderBook
-from actors.order_state import (
+from actors.domain.order_book import OrderBook
+from actors.domain.order_state import (
     EVENTS,
     TERMINAL_STATES,
     TRANSITIONS,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cluster.outcome import OrderStatus, OrderTrack
+from cluster.client.outcome import OrderStatus, OrderTrack
 from messages import (
     AllocationCompleted,
     AllocationLine,

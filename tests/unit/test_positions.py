@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.positions import REMEMBERED_EXECS, Position, PositionBook
-from actors.snapshot_codec import pack, unpack
+from actors.domain.positions import REMEMBERED_EXECS, Position, PositionBook
+from actors.runtime.snapshot_codec import pack, unpack
 
 D = Decimal
 

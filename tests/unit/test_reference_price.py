@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.order_book import Level, OrderBook
-from actors.reference_price import LIQUIDITY_OWNER, REASON_QUOTE_REPLACED, LiquidityProvider, RandomWalk
+from actors.domain.order_book import Level, OrderBook
+from actors.domain.reference_price import LIQUIDITY_OWNER, REASON_QUOTE_REPLACED, LiquidityProvider, RandomWalk
 from messages.base import OrderType, Side, TimeInForce
 
 CENT = Decimal("0.01")

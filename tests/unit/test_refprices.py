@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from cluster.refprices import InvalidPrice, ReferencePrices
+from actors.runtime.refprices import InvalidPrice, ReferencePrices
 
 
 def _value(price: object) -> bytes:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from actors.risk import RiskHandler
-from actors.trading_control import TradingControl, account_key
+from actors.domain.trading_control import TradingControl, account_key
+from actors.runtime.refprices import ReferencePrices
+from actors.stages.risk import RiskHandler
 from cluster.config import parse_config
-from cluster.refprices import ReferencePrices
 from messages import OrderApproved, OrderCanceled, OrderFilled, OrderReceived, OrderRejected, wrap
 from messages.ids import order_received_id
 

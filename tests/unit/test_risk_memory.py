@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.risk_state import RiskState
+from actors.domain.risk_state import RiskState
 from messages.commands import OrderSpec
 
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.risk_rules import RULES, Rejection, check_order
-from actors.risk_state import RiskState, TradingState
+from actors.domain.risk_rules import RULES, Rejection, check_order
+from actors.domain.risk_state import RiskState, TradingState
 from cluster.config import RiskLimits
 from messages.commands import OrderSpec
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from actors.risk_state import TradingState
-from actors.trading_control import GLOBAL_KEY, InvalidControlValue, TradingControl, account_key
+from actors.domain.risk_state import TradingState
+from actors.domain.trading_control import GLOBAL_KEY, InvalidControlValue, TradingControl, account_key
 
 
 def _value(state: str, reason: str = "") -> bytes:

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from actors.venue_calendar import TradingCalendar, parse_end_of_day
+from actors.domain.venue_calendar import TradingCalendar, parse_end_of_day
 from cluster.config import ConfigError, VenueConfig, parse_config
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from actors.book_venue import BookVenue, DayAlreadyClosed, ExpireCommand, JournalRecord, NewCommand, TickCommand
-from actors.fill_all_venue import FillAllVenue
-from actors.order_book import REASON_EXPIRED
+from actors.domain.book_venue import BookVenue, DayAlreadyClosed, ExpireCommand, JournalRecord, NewCommand, TickCommand
+from actors.domain.fill_all_venue import FillAllVenue
+from actors.domain.order_book import REASON_EXPIRED
 from messages.base import OrderType, Side, TimeInForce
 from messages.venue import NewOrderSingle
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.venue_faults import (
+from actors.domain.venue_faults import (
     REJECT_REASON,
     FaultSettings,
     InvalidFaultSettings,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.book_venue import (
+from actors.domain.book_venue import (
     BookVenue,
     CancelCommand,
     ExpireCommand,
@@ -21,7 +21,7 @@ from actors.book_venue import (
     RejectCommand,
     TickCommand,
 )
-from actors.venue_snapshots import SnapshotSchedule, VenueSnapshot
+from actors.stages.venue.snapshots import SnapshotSchedule, VenueSnapshot
 from messages.base import OrderType, Side, TimeInForce
 from messages.venue import NewOrderSingle
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.waiting import first_of
+from actors.runtime.waiting import first_of
 
 
 async def test_the_first_event_set_ends_the_wait() -> None:
