@@ -20,6 +20,7 @@ from actors.runtime import event_loop
 from actors.runtime.nats_conn import BrokerUnavailable, connect
 from cluster.config import ConfigError, SystemConfig, load_config, resolve_nats_url
 from cluster.local.ray_env import init_ray
+from cluster.plan import tree_plan
 from cluster.topology import ensure_topology
 
 __all__ = ["STATUS_MARKER", "deploy", "main", "resolve_nats_url", "submit_deploy", "teardown"]
@@ -45,15 +46,15 @@ def _supervisor(cfg: SystemConfig, create: bool) -> Any:
     except ValueError:
         if not create:
             return None
-    return Supervisor.options(**actor_options(cfg, SUPERVISOR_NAME, cfg.supervision.num_cpus),
-                              get_if_exists=True).remote(cfg.model_dump_json())
+    options = actor_options(cfg.name, SUPERVISOR_NAME, cfg.supervision.num_cpus, cfg.supervision.niceness)
+    return Supervisor.options(**options, get_if_exists=True).remote(tree_plan(cfg).model_dump_json())
 
 
 def deploy(cfg: SystemConfig, timeout: float = 180.0) -> dict[str, Any]:
     """Topology, then the supervisor with this config. Returns the supervision tree's status."""
     event_loop.run(bootstrap(cfg))
     supervisor = _supervisor(cfg, create=True)
-    return ray.get(supervisor.apply.remote(cfg.model_dump_json()), timeout=timeout)
+    return ray.get(supervisor.apply.remote(tree_plan(cfg).model_dump_json()), timeout=timeout)
 
 
 def submit_deploy(dashboard_url: str, config_path: str, nats_url: str | None = None,

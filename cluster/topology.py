@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nats.js import JetStreamContext
 from nats.js.api import (
-    AckPolicy,
-    ConsumerConfig,
-    DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
     ObjectStoreConfig,
@@ -20,19 +15,20 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from actors.runtime.advisories import ADVISORIES_STREAM, ADVISORY_SUBJECTS
 from actors.runtime.applied import APPLIED_BUCKET
+from actors.runtime.consumer_spec import ConsumerSpec
 from actors.runtime.control import CONTROL_BUCKET
-from actors.runtime.loop import DELIVERY_SLACK
 from actors.runtime.refprices import REFPRICES_BUCKET
 from actors.stages.gateway.closures import CLOSURES_BUCKET
 from actors.stages.positions import POSITIONS_BUCKET
-from actors.stages.risk import RISK_BUCKET
+from actors.stages.risk_snapshots import RISK_BUCKET
 from actors.stages.venue.snapshots import VENUE_SNAPSHOTS_BUCKET
-from cluster.config import DeliveryConfig, SystemConfig
+from cluster import stages
+from cluster.config import SystemConfig
 from messages import subjects
 from supervision.breaker_store import BREAKERS_BUCKET
 
 __all__ = ["ADVISORIES_DURABLE", "ConsumerSpec", "consumer_specs", "duplicate_window", "ensure_topology",
-           "stream_max_age", "stream_of"]
+           "stream_max_age", "stream_of", "stream_specs"]
 
 #: The broker's duplicate window on streams whose copies nobody downstream needs to recognise.
 SHORT_DUPLICATE_WINDOW_S = 120.0
@@ -45,67 +41,37 @@ ADVISORIES_DURABLE = "dead-letters"
 _NO_MAX_AGE = frozenset({"VENUE_INPUT"})
 
 
-@dataclass(frozen=True)
-class ConsumerSpec:
-    """A durable pull consumer: the committed position of one stage on one partition."""
-
-    stage: str
-    stream: str
-    durable: str
-    filter_subject: str
-    partition: int | None
-    delivery: DeliveryConfig
-    #: One ack covers every earlier message (AckPolicy.ALL): for consumers whose handler only folds
-    #: idempotently and never fails a message on its own (risk's view of the executions).
-    ack_all: bool = False
-
-    def config(self) -> ConsumerConfig:
-        return ConsumerConfig(
-            durable_name=self.durable,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,
-            ack_wait=self.delivery.ack_wait,
-            # The loop dead-letters an input whose handler failed max_deliver times; the broker gives a
-            # message up only well past that (a process dying on it each time): see actors.runtime.advisories.
-            max_deliver=self.delivery.max_deliver + DELIVERY_SLACK,
-            max_ack_pending=self.delivery.max_ack_pending,
-            filter_subject=self.filter_subject,
-            max_waiting=64,
-        )
-
-
 def stream_of(name: str) -> subjects.StreamSpec:
-    for spec in subjects.STREAMS:
+    for spec in stream_specs():
         if spec.name == name:
             return spec
     raise KeyError(name)
 
 
 def consumer_specs(cfg: SystemConfig) -> list[ConsumerSpec]:
-    """Risk and allocator consume one durable per partition; each gateway its venue's subjects.
-
-    Risk also folds its partitions' executions (positions and working orders for its limits); a
-    gateway takes its venue's cancel requests and the venue's own record (the drop copy), from which
-    every execution event is published. One durable watches the broker's max-deliveries advisories."""
+    """Every durable consumer of every registered stage (one per partition, or per venue, and
+    consumer of its definition), and the watch of the broker's max-deliveries advisories."""
     specs: list[ConsumerSpec] = []
-    for p in range(cfg.partitions):
-        specs.append(ConsumerSpec("risk", "ORDERS_RECEIVED", f"risk-p{p}", subjects.orders_received(p), p,
-                                  cfg.stages.risk.delivery))
-        specs.append(ConsumerSpec("risk", "EXECUTIONS", f"risk-exec-p{p}", subjects.executions("*", p), p,
-                                  cfg.stages.risk.delivery, ack_all=True))
-    for venue in cfg.venues:
-        specs.append(ConsumerSpec("gateway", "ORDERS_APPROVED", f"gateway-{venue}",
-                                  subjects.orders_approved(venue), None, cfg.stages.gateway.delivery))
-        specs.append(ConsumerSpec("gateway", "ORDERS_CANCEL", f"gateway-{venue}-cancel",
-                                  subjects.orders_cancel(venue), None, cfg.stages.gateway.delivery))
-        specs.append(ConsumerSpec("gateway", "VENUE", f"gateway-{venue}-dropcopy",
-                                  subjects.venue_dropcopy(venue), None, cfg.stages.gateway.delivery))
-    for p in range(cfg.partitions):
-        specs.append(ConsumerSpec("allocator", "EXECUTIONS", f"allocator-p{p}",
-                                  subjects.executions("*", p), p, cfg.stages.allocator.delivery))
-    specs.append(ConsumerSpec("positions", ADVISORIES_STREAM, ADVISORIES_DURABLE, ADVISORY_SUBJECTS, None,
-                              cfg.stages.allocator.delivery))
+    for entry in stages.entries():
+        defn = stages.definition(entry)
+        delivery = entry.deployment(cfg).delivery
+        scopes: list[dict[str, object]] = ([{"partition": p} for p in range(cfg.partitions)]
+                                           if defn.scope == "partition" else [{"venue": v} for v in cfg.venues])
+        for scope in scopes:
+            for c in defn.consumes:
+                specs.append(ConsumerSpec(stage=defn.name, role=c.role, stream=c.stream,
+                                          durable=c.durable.format(**scope), filter_subject=c.subject.format(**scope),
+                                          delivery=delivery, ack_all=c.ack_all, **scope))  # type: ignore[arg-type]
+    specs.append(ConsumerSpec(stage="positions", role="advisories", stream=ADVISORIES_STREAM,
+                              durable=ADVISORIES_DURABLE, filter_subject=ADVISORY_SUBJECTS,
+                              delivery=cfg.stages.allocator.delivery))
     return specs
+
+
+def stream_specs() -> list[subjects.StreamSpec]:
+    """The system's streams, the advisories' and every registered stage's own."""
+    own = [subjects.StreamSpec(name, subs) for e in stages.entries() for name, subs in stages.definition(e).streams]
+    return [*subjects.STREAMS, subjects.StreamSpec(ADVISORIES_STREAM, (ADVISORY_SUBJECTS,)), *own]
 
 
 def stream_max_age(cfg: SystemConfig, stream: str) -> float:
@@ -131,7 +97,7 @@ def duplicate_window(cfg: SystemConfig, stream: str) -> float:
 
 async def ensure_topology(js: JetStreamContext, cfg: SystemConfig) -> None:
     """Create or update every stream and consumer; safe to run any number of times."""
-    for spec in (*subjects.STREAMS, subjects.StreamSpec(ADVISORIES_STREAM, (ADVISORY_SUBJECTS,))):
+    for spec in stream_specs():
         stream_cfg = StreamConfig(
             name=spec.name,
             subjects=list(spec.subjects),

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster.config import SystemConfig
-
 __all__ = ["NICENESS_ENV", "actor_options"]
 
 NICENESS_ENV = "RAY_worker_niceness"
 
 
-def actor_options(cfg: SystemConfig, name: str, num_cpus: float) -> dict[str, Any]:
-    """Options for `ActorClass.options(...)`: detached, named in the config's namespace, at the
-    config's niceness (merged by Ray with the job's runtime environment, working_dir included)."""
+def actor_options(namespace: str, name: str, num_cpus: float, niceness: int = 0) -> dict[str, Any]:
+    """Options for `ActorClass.options(...)`: detached, named in the system's namespace, at the given
+    niceness (merged by Ray with the job's runtime environment, working_dir included)."""
     return {
         "num_cpus": num_cpus,
         "name": name,
-        "namespace": cfg.name,
+        "namespace": namespace,
         "lifetime": "detached",
-        "runtime_env": {"env_vars": {NICENESS_ENV: str(cfg.supervision.niceness)}},
+        "runtime_env": {"env_vars": {NICENESS_ENV: str(niceness)}},
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from cluster.config import BackoffConfig
+from supervision.settings import BackoffConfig
 
 __all__ = ["Backoff"]
 

@@ -33,9 +33,6 @@ from typing import Any
 
 import ray
 
-from actors.runtime.nats_conn import connect
-from actors.stages.host import ChildHost
-from cluster.config import SystemConfig
 from messages import (
     MSG_ID_HEADER,
     ChildFailed,
@@ -54,8 +51,9 @@ from supervision.breaker_store import BreakerStore
 from supervision.decider import FailureKind, counts_against_intensity
 from supervision.health import Liveness
 from supervision.intensity import RestartIntensity
+from supervision.nats import connect
 from supervision.scheduling import own_session
-from supervision.spec import ChildKind, ChildSpec, NodeSpec, Restart, tree_spec
+from supervision.spec import ChildSpec, NodeSpec, Restart, TreePlan, load_host
 from supervision.strategy import children_to_restart
 
 __all__ = ["STATE_BUCKET", "SUPERVISOR_NAME", "Supervisor", "classify_failure"]
@@ -135,12 +133,13 @@ class _Node:
 class Supervisor:
     """The root supervisor actor (named, detached, restarted by Ray; it adopts the running children)."""
 
-    def __init__(self, cfg_json: str) -> None:
+    def __init__(self, plan_json: str) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        self.cfg = SystemConfig.model_validate_json(cfg_json)
-        if self.cfg.supervision.own_session:
+        self.plan = TreePlan.model_validate_json(plan_json)
+        if self.plan.supervision.own_session:
             own_session()
-        self.cfg_json = cfg_json
+        self.plan_json = plan_json
+        self._host: Any = None
         self.path = "root"
         self.children: dict[str, _Child] = {}
         self.nodes: dict[str, _Node] = {}
@@ -162,19 +161,20 @@ class Supervisor:
         self._spawn(self._recover())
 
     # ---- public API -------------------------------------------------------------------------
-    async def apply(self, cfg_json: str) -> dict[str, Any]:
-        """Start the tree, or re-apply a changed config (children are replaced; consumers are durable)."""
+    async def apply(self, plan_json: str) -> dict[str, Any]:
+        """Start the tree, or re-apply a changed plan (children are replaced; consumers are durable)."""
         async with self._lock:
             await self._connect()
-            if cfg_json != self.cfg_json:
+            if plan_json != self.plan_json:
                 await self._stop_children()
-                new_cfg = SystemConfig.model_validate_json(cfg_json)
-                if new_cfg.nats.url != self.cfg.nats.url:
+                new_plan = TreePlan.model_validate_json(plan_json)
+                if new_plan.nats_url != self.plan.nats_url:
                     with contextlib.suppress(Exception):
                         await self._nc.close()
                     self._nc = None
-                self.cfg = new_cfg
-                self.cfg_json = cfg_json
+                self.plan = new_plan
+                self.plan_json = plan_json
+                self._host = None
                 await self._connect()
             self._ensure_monitor()
             if not self.children or self.gave_up:
@@ -194,7 +194,7 @@ class Supervisor:
         root = self.root
         return {
             "path": self.path,
-            "strategy": self.cfg.supervision.strategy,
+            "strategy": self.plan.supervision.strategy,
             "restarts_in_window": root.intensity.count(now) if root else 0,
             "gave_up": self.gave_up,
             "adopted": list(self.adopted),
@@ -223,10 +223,10 @@ class Supervisor:
         if self._nc is None:
             return out
         store = BreakerStore(self._nc.jetstream())
-        for venue in self.cfg.venues:
+        for key in self.plan.breakers:
             with contextlib.suppress(Exception):
-                state, _ = await asyncio.wait_for(store.load(venue), 2.0)
-                out[venue] = (state or {}).get("state", "closed") + (" (forced)" if (state or {}).get("forced") else "")
+                state, _ = await asyncio.wait_for(store.load(key), 2.0)
+                out[key] = (state or {}).get("state", "closed") + (" (forced)" if (state or {}).get("forced") else "")
         return out
 
     async def stop_children(self, prefix: str) -> list[str]:
@@ -294,17 +294,17 @@ class Supervisor:
 
         def build(spec: NodeSpec, parent: _Node | None) -> _Node:
             node = _Node(spec, parent, RestartIntensity(spec.intensity, spec.period),
-                         Backoff(self.cfg.supervision.backoff, self._rng))
+                         Backoff(self.plan.supervision.backoff, self._rng))
             self.nodes[spec.id] = node
             for member in spec.members:
                 if isinstance(member, NodeSpec):
                     build(member, node)
                 else:
-                    self.children[member.id] = _Child(member, node, Backoff(self.cfg.supervision.backoff, self._rng))
+                    self.children[member.id] = _Child(member, node, Backoff(self.plan.supervision.backoff, self._rng))
                 node.members.append(member.id)
             return node
 
-        self.root = build(tree_spec(self.cfg), None)
+        self.root = build(self.plan.root, None)
 
     def _under(self, member_id: str) -> list[_Child]:
         """The children a member stands for, in start order (itself, or every child of a subtree)."""
@@ -323,15 +323,14 @@ class Supervisor:
 
     async def _start(self, child: _Child) -> None:
         spec = child.spec
-        if spec.kind is ChildKind.STAGE and self._spares.get(spec.kwargs["stage"]):
+        if spec.pool is not None and self._spares.get(spec.pool):
             await self._start_from_spare(child)
             return
-        if self._spares.get(ANY) and spec.num_cpus <= self.cfg.supervision.spare_num_cpus:
+        if self._spares.get(ANY) and spec.num_cpus <= self.plan.supervision.spare_num_cpus:
             await self._start_from_any_spare(child)
             return
-        name = f"{self.cfg.name}-{spec.id}-{uuid.uuid4().hex[:6]}"
-        options = actor_options(self.cfg, name, spec.num_cpus)
-        handle = ChildHost.options(**options).remote(self.cfg_json, name, spec.kind.value, spec.kwargs)
+        name = f"{self.plan.system}-{spec.id}-{uuid.uuid4().hex[:6]}"
+        handle = self._new_host(name, spec.num_cpus, spec.payload)
         child.handle, child.name = handle, name
         child.run_ref = handle.run.remote()
         try:
@@ -341,6 +340,14 @@ class Supervisor:
                 ray.kill(handle, no_restart=True)
             raise
         self._running(child, info)
+
+    def _new_host(self, name: str, num_cpus: float, payload: str | None) -> Any:
+        """A child's process: the plan's host actor class, told what to become (None: a spare)."""
+        if self._host is None:
+            self._host = load_host(self.plan.host)
+        sup = self.plan.supervision
+        options = actor_options(self.plan.system, name, num_cpus, sup.niceness)
+        return self._host.options(**options).remote(payload, name, sup.own_session)
 
     def _running(self, child: _Child, info: dict[str, Any]) -> None:
         child.pid, child.host = info["pid"], info["node"]
@@ -353,17 +360,17 @@ class Supervisor:
     async def _start_from_spare(self, child: _Child) -> None:
         """A warm standby takes the dead replica's consumers over; a new spare is started behind it."""
         spec = child.spec
-        stage = spec.kwargs["stage"]
-        handle, run_ref, spare = self._spares[stage].pop(0)
+        assert spec.pool is not None
+        handle, run_ref, spare = self._spares[spec.pool].pop(0)
         await self._take_spare(child, handle, run_ref, spare["name"], handle.call.remote(
-            "assign", spare["name"], spec.kwargs["durables"], spec.kwargs.get("venue")))
+            "assign", spare["name"], spec.payload))
 
     async def _start_from_any_spare(self, child: _Child) -> None:
         """A spare process (started, code imported) becomes the child: no process start, no imports on
         the recovery path; the child connects and rebuilds its state as a cold start would."""
         handle, run_ref, spare = self._spares[ANY].pop(0)
         await self._take_spare(child, handle, run_ref, spare["name"], handle.become.remote(
-            self.cfg_json, spare["name"], child.spec.kind.value, child.spec.kwargs, READY_TIMEOUT_S))
+            child.spec.payload, spare["name"], READY_TIMEOUT_S))
 
     async def _take_spare(self, child: _Child, handle: Any, run_ref: Any, name: str, taking: Any) -> None:
         try:
@@ -378,24 +385,19 @@ class Supervisor:
         self._running(child, info)
 
     async def _refill_spares_later(self) -> None:
-        await asyncio.sleep(self.cfg.supervision.spare_refill_delay)
+        await asyncio.sleep(self.plan.supervision.spare_refill_delay)
         await self._fill_spares()
 
     async def _fill_spares(self) -> None:
         async with self._spare_lock:
-            wanted = [(stage, getattr(self.cfg.stages, stage).standby, getattr(self.cfg.stages, stage).num_cpus)
-                      for stage in ("risk", "gateway", "allocator")]
-            wanted.append((ANY, self.cfg.supervision.spares, self.cfg.supervision.spare_num_cpus))
-            for stage, want, num_cpus in wanted:
+            sup = self.plan.supervision
+            wanted: list[tuple[str, int, float, str | None]] = [(p.name, p.count, p.num_cpus, p.payload)
+                                                                 for p in self.plan.pools]
+            wanted.append((ANY, sup.spares, sup.spare_num_cpus, None))
+            for stage, want, num_cpus, payload in wanted:
                 while not self._stopping and len(self._spares.setdefault(stage, [])) < want:
-                    name = f"{self.cfg.name}-{stage}-{'spare' if stage == ANY else 'standby'}-{uuid.uuid4().hex[:6]}"
-                    options = actor_options(self.cfg, name, num_cpus)
-                    if stage == ANY:
-                        handle = ChildHost.options(**options).remote(self.cfg_json, name)
-                    else:
-                        handle = ChildHost.options(**options).remote(
-                            self.cfg_json, name, ChildKind.STAGE.value,
-                            {"stage": stage, "durables": [], "venue": None, "standby": True})
+                    name = f"{self.plan.system}-{stage}-{'spare' if stage == ANY else 'standby'}-{uuid.uuid4().hex[:6]}"
+                    handle = self._new_host(name, num_cpus, payload)
                     run_ref = handle.run.remote()
                     try:
                         info = await _until_ready(name, handle, run_ref)
@@ -543,8 +545,8 @@ class Supervisor:
         """Ask every running child for a heartbeat each `heartbeat` seconds, and judge them four times
         as often; a child that stops answering, or that has work pending but makes no progress, is
         hung: kill it, and its watcher restarts it as a failure."""
-        interval = self.cfg.supervision.heartbeat
-        misses = self.cfg.supervision.heartbeat_misses
+        interval = self.plan.supervision.heartbeat
+        misses = self.plan.supervision.heartbeat_misses
         while not self._stopping:
             await asyncio.sleep(interval / 4)
             now = time.monotonic()
@@ -574,7 +576,7 @@ class Supervisor:
     async def _beat(self, child: _Child, liveness: Liveness) -> None:
         handle = child.handle
         try:
-            health = await asyncio.wait_for(handle.health.remote(), self.cfg.supervision.heartbeat * 2)
+            health = await asyncio.wait_for(handle.health.remote(), self.plan.supervision.heartbeat * 2)
         except Exception:
             return  # a missed heartbeat; the verdict counts them
         if child.handle is handle and child.liveness is liveness:
@@ -610,14 +612,14 @@ class Supervisor:
 
     async def _connect(self) -> None:
         if self._nc is None:
-            self._nc = await connect(self.cfg.nats.url, name="supervisor")
+            self._nc = await connect(self.plan.nats_url, name="supervisor")
 
     async def _save(self) -> None:
         """The tree's state (child actor names, counters) in KV, for the next incarnation of the root."""
         if self._nc is None or self.root is None:
             return
         state = {
-            "cfg_json": self.cfg_json, "gave_up": self.gave_up,
+            "plan_json": self.plan_json, "gave_up": self.gave_up,
             "children": {c.id: {"name": c.name, "state": c.state, "restarts": c.restarts,
                                 "last_failure": c.last_failure, "last_failure_at": c.last_failure_at,
                                 "last_restart_at": c.last_restart_at} for c in self.children.values()},
@@ -643,11 +645,11 @@ class Supervisor:
                     return  # nothing saved: a fresh deployment, apply() starts the tree
                 if not saved.get("children"):
                     return
-                self.cfg_json = saved["cfg_json"]
-                self.cfg = SystemConfig.model_validate_json(self.cfg_json)
+                self.plan_json = saved["plan_json"]
+                self.plan = TreePlan.model_validate_json(self.plan_json)
                 self.gave_up = saved.get("gave_up")
                 self._build_tree()
-                namespace = self.cfg.name  # every actor of the system lives in the namespace named after it
+                namespace = self.plan.system  # every actor of the system lives in the namespace named after it
                 keep: set[str] = set()
                 for child in self.children.values():
                     record = saved["children"].get(child.id, {})
@@ -707,7 +709,7 @@ class Supervisor:
         but had not recorded): kill them, so no partition has two consumers."""
         from ray.util import list_named_actors
 
-        prefix = f"{self.cfg.name}-"
+        prefix = f"{self.plan.system}-"
         for entry in list_named_actors(all_namespaces=True):
             name = entry["name"] if isinstance(entry, dict) else entry
             ns = entry.get("namespace") if isinstance(entry, dict) else namespace

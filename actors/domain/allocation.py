@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from fractions import Fraction
 
-from cluster.config import AllocationMethod, AllocationProfile
+from actors.domain.allocation_profile import AllocationMethod, AllocationProfile
 
 __all__ = [
     "FillAllocation",

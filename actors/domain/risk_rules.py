@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 from typing import Protocol
 
-from cluster.config import RiskLimits
+from actors.domain.risk_limits import RiskLimits
 from messages.base import OrderType, Side
 from messages.commands import OrderSpec
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from actors.domain.risk_limits import RiskLimits
 from actors.domain.risk_rules import (
     Rejection,
     collar,
@@ -27,7 +28,6 @@ from actors.domain.risk_rules import (
     rate_throttle,
     restricted_symbol,
 )
-from cluster.config import RiskLimits
 from messages.base import Side
 from messages.commands import OrderSpec
 

@@ -24,10 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.errors import BadRequestError
 
-from actors.runtime.publisher import AckedPublisher
+from actors.runtime.broker import KvBucket, KvWrite, Publisher
+from actors.runtime.nats_broker import NatsBucket
 
 __all__ = [
     "APPLIED_BUCKET",
@@ -52,7 +52,6 @@ RANGE_SPAN = 4096
 _CACHED_RANGES = 64
 #: Attempts at a range write that keeps losing compare-and-set races.
 _WRITE_ATTEMPTS = 4
-_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 _REAFFIRM_TIMEOUT_S = 5.0
 
 
@@ -109,14 +108,22 @@ class Applied:
 
 
 class AppliedLog:
-    def __init__(self, js: JetStreamContext, durable: str, publisher: AckedPublisher) -> None:
-        self._js = js
+    """The applied marks of one consumer (`durable`) in the bucket APPLIED.
+
+    Built on a JetStream context and the publisher its writes go through (`AppliedLog(js, durable,
+    publisher)`), or on any `KvBucket` (`AppliedLog(None, durable, bucket=...)`).
+    """
+
+    def __init__(self, js: JetStreamContext | None, durable: str, publisher: Publisher | None = None, *,
+                 bucket: KvBucket | None = None) -> None:
+        if bucket is None:
+            if js is None or publisher is None:
+                raise ValueError("an applied log needs a JetStream context and a publisher, or a bucket")
+            bucket = NatsBucket(js, APPLIED_BUCKET, publisher)
+        self._bucket = bucket
         self._durable = durable
-        self._publisher = publisher
-        self._subject = f"$KV.{APPLIED_BUCKET}."
         #: range index -> (bits, the key's revision in the bucket; 0 when it has none)
         self._ranges: OrderedDict[int, tuple[RangeBits, int]] = OrderedDict()
-        self._kv: KeyValue | None = None
 
     async def applied(self, items: list[Applied]) -> set[str]:
         """The event ids of these inputs that this consumer already applied."""
@@ -135,7 +142,7 @@ class AppliedLog:
         if unknown:  # applied once as a replay, or marked by an earlier version: by event id
             found |= await self._by_event_id([i.event_id for i in unknown])
         if reaffirm:
-            await self._publisher.store(self._event_marks(reaffirm), _REAFFIRM_TIMEOUT_S)
+            await self._bucket.put(self._event_marks(reaffirm), _REAFFIRM_TIMEOUT_S)
         return found
 
     async def _has(self, seq: int) -> bool:
@@ -161,39 +168,27 @@ class AppliedLog:
 
     async def _write(self, by_range: dict[int, list[int]], replayed: list[str], timeout: float) -> None:
         updates: list[tuple[int, RangeBits]] = []
-        messages: list[tuple[str, bytes, dict[str, str] | None]] = []
+        writes: list[KvWrite] = []
         for index, seqs in by_range.items():
             current, revision = await self._range(index)
             updated = current.with_seqs(seqs)
             updates.append((index, updated))
-            messages.append((self._subject + range_key(self._durable, index), bytes(updated.bits),
-                             {_EXPECTED_LAST_SUBJECT_SEQ: str(revision)}))
-        messages += self._event_marks(replayed)
-        revisions = await self._publisher.store(messages, timeout)
+            writes.append(KvWrite(range_key(self._durable, index), bytes(updated.bits), revision))
+        writes += self._event_marks(replayed)
+        revisions = await self._bucket.put(writes, timeout)
         for (index, updated), revision in zip(updates, revisions, strict=False):
             self._remember(index, updated, revision)
 
-    def _event_marks(self, event_ids: list[str]) -> list[tuple[str, bytes, dict[str, str] | None]]:
-        return [(self._subject + applied_key(self._durable, eid), b"1", None) for eid in event_ids]
-
-    async def _bucket(self) -> KeyValue:
-        """The bucket handle, looked up once (each lookup is a round trip to the broker)."""
-        if self._kv is None:
-            self._kv = await self._js.key_value(APPLIED_BUCKET)
-        return self._kv
+    def _event_marks(self, event_ids: list[str]) -> list[KvWrite]:
+        return [KvWrite(applied_key(self._durable, eid), b"1") for eid in event_ids]
 
     async def _range(self, index: int) -> tuple[RangeBits, int]:
         cached = self._ranges.get(index)
         if cached is not None:
             self._ranges.move_to_end(index)
             return cached
-        kv = await self._bucket()
-        try:
-            entry = await kv.get(range_key(self._durable, index))
-            read = (RangeBits(index, entry.value), int(entry.revision or 0))
-        except NotFoundError as exc:  # never written (0), or deleted: its delete marker is the revision
-            entry = getattr(exc, "entry", None)
-            read = (RangeBits(index), int(getattr(entry, "revision", 0) or 0))
+        entry = await self._bucket.get(range_key(self._durable, index))  # never written: no bits, revision 0
+        read = (RangeBits(index, entry.value), entry.revision)
         self._remember(index, *read)
         return read
 
@@ -204,14 +199,9 @@ class AppliedLog:
             self._ranges.popitem(last=False)
 
     async def _by_event_id(self, event_ids: list[str]) -> set[str]:
-        kv = await self._bucket()
-
         async def _one(eid: str) -> str | None:
-            try:
-                await kv.get(applied_key(self._durable, eid))
-                return eid
-            except NotFoundError:
-                return None
+            entry = await self._bucket.get(applied_key(self._durable, eid))
+            return eid if entry.value is not None else None
 
         found = await asyncio.gather(*(_one(e) for e in event_ids))
         return {e for e in found if e is not None}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -48,13 +47,14 @@ class BrokerRetry:
         first_failure: float | None = None
         alarmed = False
         attempt = 0
+        clock = asyncio.get_running_loop()  # the clock its sleeps are measured in (monotonic)
         while True:
             try:
                 return await op()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                now = time.monotonic()
+                now = clock.time()
                 if first_failure is None:
                     first_failure = now
                     log.warning("%s: %s failed on the broker (%r); retrying", self._stage, what, exc)

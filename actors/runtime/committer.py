@@ -20,13 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nats.aio.msg import Msg
-
 from actors.runtime.applied import Applied, AppliedLog
+from actors.runtime.broker import Delivered, PendingAcks, Publisher, Stored
 from actors.runtime.broker_retry import BrokerRetry, Stopping
 from actors.runtime.faults import FaultPoints
 from actors.runtime.held import Held
-from actors.runtime.publisher import AckedPublisher, Stored, Submitted
 
 __all__ = ["Commit", "Committer"]
 
@@ -42,17 +40,17 @@ class Commit:
 
     #: Inputs that caused outputs: only these need a durable mark.
     effective: list[Applied]
-    to_ack: list[Msg]
+    to_ack: list[Delivered]
     #: Event ids of the inputs handled (remembered once committed).
     applied: list[str]
     batch_size: int
     outputs: list[Stored] = field(default_factory=list)
     #: The outputs as published by the loop; their acknowledgements are awaited here.
-    submitted: Submitted | None = None
+    submitted: PendingAcks | None = None
 
 
 class Committer:
-    def __init__(self, publisher: AckedPublisher, applied_log: AppliedLog, held: Held, retry: BrokerRetry,
+    def __init__(self, publisher: Publisher, applied_log: AppliedLog, held: Held, retry: BrokerRetry,
                  faults: FaultPoints, on_committed: Callable[[Commit], None], ack_all: bool = False) -> None:
         self._publisher = publisher
         self._applied_log = applied_log

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import uuid
+from typing import Protocol
 
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-
-from actors.runtime.publisher import Stored
+from actors.runtime.broker import Delivered, Stored
 from messages import DeadLettered, Envelope, encode, subjects, wrap
 from messages.ids import derive_event_id
 
@@ -25,14 +23,20 @@ _MARGIN = 8 * 1024
 _DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 
-def fits(nc: Client, stored: Stored) -> bool:
-    """Whether the broker takes this message (its payload and headers under the connection's limit)."""
+class _Limited(Protocol):
+    @property
+    def max_payload(self) -> int: ...
+
+
+def fits(conn: _Limited, stored: Stored) -> bool:
+    """Whether the broker takes this message (its payload and headers under the limit of `conn`: a
+    `Broker`, or a nats-py connection)."""
     subject, payload, headers = stored
     size = len(payload) + len(subject) + sum(len(k) + len(v) + 4 for k, v in (headers or {}).items())
-    return size <= (nc.max_payload or _DEFAULT_MAX_PAYLOAD)
+    return size <= (conn.max_payload or _DEFAULT_MAX_PAYLOAD)
 
 
-def dead_letter(stage: str, msg: Msg, reason: str, error: str, order_id: str = "-", attempts: int | None = None,
+def dead_letter(stage: str, msg: Delivered, reason: str, error: str, order_id: str = "-", attempts: int | None = None,
                 max_payload: int | None = None) -> tuple[str, Envelope]:
     """The DLQ subject and envelope for `msg`; its id derives from the original's stream position."""
     meta = msg.metadata

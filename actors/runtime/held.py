@@ -7,25 +7,26 @@ waiting in the pull buffer, for longer than that gets an in-progress (one small 
 settled within the interval costs nothing. A loop that settles a message releases it; a second
 delivery of a message still held (the broker redelivered it while it could not hear our in-progress)
 is recognised by its stream sequence and left to the first.
+
+Time is the event loop's clock (`loop.time()`, the clock its sleeps are measured in; monotonic).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
-from nats.aio.msg import Msg
+from actors.runtime.broker import Delivered
 
 __all__ = ["Held"]
 
 
 class Held:
-    def __init__(self, interval: float, also: Callable[[], list[Msg]] | None = None) -> None:
+    def __init__(self, interval: float, also: Callable[[], Sequence[Delivered]] | None = None) -> None:
         self._interval = max(0.05, interval)
         self._also = also or (lambda: [])
-        self._msgs: dict[int, tuple[Msg, float]] = {}  # seq -> (message, when last refreshed)
+        self._msgs: dict[int, tuple[Delivered, float]] = {}  # seq -> (message, when last refreshed)
         self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -34,12 +35,12 @@ class Held:
     def __contains__(self, seq: object) -> bool:
         return seq in self._msgs
 
-    def add(self, msgs: Iterable[Msg]) -> None:
-        now = time.monotonic()
+    def add(self, msgs: Iterable[Delivered]) -> None:
+        now = asyncio.get_running_loop().time()
         for msg in msgs:
             self._msgs[msg.metadata.sequence.stream] = (msg, now)
 
-    def release(self, msgs: Iterable[Msg]) -> None:
+    def release(self, msgs: Iterable[Delivered]) -> None:
         for msg in msgs:
             self._msgs.pop(msg.metadata.sequence.stream, None)
 
@@ -55,9 +56,10 @@ class Held:
 
     async def _keep(self) -> None:
         buffered: dict[int, float] = {}  # what waits in the pull buffer: seq -> first seen or last refreshed
+        clock = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._interval)
-            now = time.monotonic()
+            now = clock.time()
             due = [msg for msg, since in self._msgs.values() if now - since >= self._interval]
             for msg in due:
                 self._msgs[msg.metadata.sequence.stream] = (msg, now)

@@ -23,23 +23,22 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from actors.runtime.alarms import Alarms
-from actors.runtime.applied import REPLAY_HEADER, REPLAY_OF_HEADER, Applied, AppliedLog
+from actors.runtime.applied import APPLIED_BUCKET, REPLAY_HEADER, REPLAY_OF_HEADER, Applied, AppliedLog
+from actors.runtime.broker import Broker, Delivered, Stored
 from actors.runtime.broker_retry import BrokerRetry, Stopping
 from actors.runtime.committer import Commit, Committer
 from actors.runtime.dead_letter import dead_letter, fits
 from actors.runtime.faults import FaultPoints
 from actors.runtime.held import Held
-from actors.runtime.publisher import AckedPublisher, Stored
-from actors.runtime.pull import PullConsumer
+from actors.runtime.nats_broker import NatsBroker
 from actors.runtime.stage import Directed, InputMeta, Outgoing, StageHandler, TransientError
 from cluster.config import DeliveryConfig
 from messages import MSG_ID_HEADER, DecodeError, Envelope, decode, encode
@@ -92,7 +91,7 @@ class LoopStats:
 
 @dataclass
 class _Work:
-    msg: Msg
+    msg: Delivered
     envelope: Envelope
     event: Any  # an Event, or what the loop's decoder makes of its stream (e.g. a venue report)
 
@@ -114,7 +113,7 @@ def _applied(w: _Work) -> Applied:
                    int(original) if original.isdigit() else None)
 
 
-def _msg_id_matches(msg: Msg, envelope: Envelope) -> bool:
+def _msg_id_matches(msg: Delivered, envelope: Envelope) -> bool:
     """The wire contract: Nats-Msg-Id = event_id (a dead letter's replay: `<event id>:replay:<letter>`)."""
     msg_id = (msg.headers or {}).get(MSG_ID_HEADER, "")
     event_id = str(envelope.event_id)
@@ -126,14 +125,24 @@ def _stored(outgoing: list[Outgoing]) -> list[Stored]:
 
 
 class ConsumerLoop:
-    """Consumes one durable consumer with one handler until stopped."""
+    """Consumes one durable consumer with one handler until stopped.
 
-    def __init__(self, nc: Client, js: JetStreamContext, stream: str, durable: str, handler: StageHandler,
-                 delivery: DeliveryConfig, seen: RecentIds | None = None, faults: FaultPoints | None = None,
-                 gate: Callable[[], float] | None = None,
-                 decoder: Callable[[Msg], tuple[Envelope, Any]] | None = None,
-                 decider: Decider | None = None, ack_all: bool = False, alarms: Alarms | None = None) -> None:
-        self._nc = nc
+    The broker is `broker` when given (e.g. an in-memory one: `nc` and `js` may then be None), else
+    the NATS connection `nc` with its JetStream context `js`.
+    """
+
+    def __init__(self, nc: Client | None, js: JetStreamContext | None, stream: str, durable: str,
+                 handler: StageHandler, delivery: DeliveryConfig, seen: RecentIds | None = None,
+                 faults: FaultPoints | None = None, gate: Callable[[], float] | None = None,
+                 decoder: Callable[[Delivered], tuple[Envelope, Any]] | None = None,
+                 decider: Decider | None = None, ack_all: bool = False, alarms: Alarms | None = None, *,
+                 broker: Broker | None = None) -> None:
+        if broker is None:
+            if nc is None:
+                raise ValueError("a consumer loop needs a NATS connection or a broker")
+            broker = NatsBroker(nc, js)
+        self._broker = broker
+        self._ack_all = ack_all
         self._decider = decider
         self._decode = decoder or (lambda msg: decode(msg.data))
         #: Inputs are envelopes (not another format a decoder reads): each must carry its event id as its
@@ -144,9 +153,9 @@ class ConsumerLoop:
         self._seen = seen if seen is not None else RecentIds()
         self._faults = faults or FaultPoints()
         self._gate = gate
-        self._pull = PullConsumer(nc, stream, durable, batch=delivery.batch)
-        self._publisher = AckedPublisher(nc)
-        self._applied = AppliedLog(js, durable, self._publisher)
+        self._pull = broker.pull(stream, durable, delivery.batch)
+        self._publisher = broker.publisher()
+        self._applied = AppliedLog(None, durable, bucket=broker.bucket(APPLIED_BUCKET, self._publisher))
         self._stopping = asyncio.Event()
         self._alarms = alarms or Alarms(None, durable)
         self.stats = LoopStats()
@@ -161,7 +170,7 @@ class ConsumerLoop:
         #: Handler attempts per stream sequence of the inputs retried (bounded): only these count.
         self._attempts: OrderedDict[int, int] = OrderedDict()
         #: A batch a decider's directive interrupted: neither published nor acked; handed back on exit.
-        self._interrupted: list[Msg] = []
+        self._interrupted: list[Delivered] = []
         #: Past this many inputs waiting for their commit, the loop waits for it before taking more
         #: (well inside max_ack_pending, where the broker would stop delivering).
         self._commit_backlog = max(1, min(delivery.max_ack_pending // 2, 4 * delivery.batch))
@@ -186,6 +195,11 @@ class ConsumerLoop:
                         await self._process(msgs)
                     except Stopping:
                         break
+                    except Directed:
+                        # The run ends: earlier batches' commits still finish, but a broker that refuses
+                        # them holds the directive up only for BrokerRetry's grace, not until it recovers.
+                        self._stopping.set()
+                        raise
                     finally:
                         self.in_flight = 0
                     self.stats.progress += 1
@@ -217,12 +231,57 @@ class ConsumerLoop:
         """Stop fetching; the batch in hand is finished and acknowledged first."""
         self._stopping.set()
 
-    async def _process(self, msgs: list[Msg]) -> None:
+    async def _process(self, msgs: Sequence[Delivered]) -> None:
         fresh = [m for m in msgs if m.metadata.sequence.stream not in self._held]  # a second delivery: left
         self._held.add(fresh)
         commit = Commit([], [], [], len(msgs))
+        work, suspects = self._triage(commit, fresh)
+        if suspects:
+            done = await self._retry.run("applied-log read",
+                                         lambda: self._applied.applied([_applied(w) for w in suspects]))
+            for item in [w for w in work if str(w.envelope.event_id) in done]:
+                work.remove(item)
+                commit.to_ack.append(item.msg)
+                self.stats.duplicates_skipped += 1
+
+        t0 = time.perf_counter()
+        results = await self._handle_all(work)
+        self.stats.handle_s += time.perf_counter() - t0
+        for item, result in zip(work, results, strict=True):
+            if self._ack_all and isinstance(result, TransientError):
+                result = await self._retry_in_line(item, result)
+            if isinstance(result, BaseException):
+                try:
+                    await self._failed(commit, item, result)
+                except Directed:
+                    self._interrupted = fresh  # nothing of the batch was published or acked
+                    self._held.release(fresh)
+                    raise
+                continue
+            self._settled(item.msg)
+            outputs = _stored(result)
+            if not all(fits(self._broker, o) for o in outputs):
+                self._dead_letter(commit, item.msg, "output_too_large", "an output is larger than the broker takes "
+                                  f"({max(len(o[1]) for o in outputs)} bytes)", item.envelope.correlation_id)
+                continue
+            commit.outputs.extend(outputs)
+            commit.to_ack.append(item.msg)
+            commit.applied.append(str(item.envelope.event_id))
+            if outputs:
+                commit.effective.append(_applied(item))
+
+        await self._faults.reach("before_publish")
+        self.stats.batches += 1
+        await self._committer.submit(commit)
+        if self._committer.backlog > self._commit_backlog:
+            await self._committer.drained()
+
+    def _triage(self, commit: Commit, fresh: list[Delivered]) -> tuple[list[_Work], list[_Work]]:
+        """The inputs to handle, and those of them that an earlier process may have applied (redelivered
+        or replayed). The undecodable and the msg-id mismatches are dead-lettered into `commit`, and the
+        event ids seen before are acked in it."""
         work: list[_Work] = []
-        suspects: list[_Work] = []  # redelivered or replayed: may have been applied by an earlier process
+        suspects: list[_Work] = []
         for msg in fresh:
             try:
                 envelope, event = self._decode(msg)
@@ -242,44 +301,7 @@ class ConsumerLoop:
             if msg.metadata.num_delivered > 1 or (msg.headers and REPLAY_HEADER in msg.headers):
                 suspects.append(item)
             work.append(item)
-
-        if suspects:
-            done = await self._retry.run("applied-log read",
-                                         lambda: self._applied.applied([_applied(w) for w in suspects]))
-            for item in [w for w in work if str(w.envelope.event_id) in done]:
-                work.remove(item)
-                commit.to_ack.append(item.msg)
-                self.stats.duplicates_skipped += 1
-
-        t0 = time.perf_counter()
-        results = await self._handle_all(work)
-        self.stats.handle_s += time.perf_counter() - t0
-        for item, result in zip(work, results, strict=True):
-            if isinstance(result, BaseException):
-                try:
-                    await self._failed(commit, item, result)
-                except Directed:
-                    self._interrupted = fresh  # nothing of the batch was published or acked
-                    self._held.release(fresh)
-                    raise
-                continue
-            self._settled(item.msg)
-            outputs = _stored(result)
-            if not all(fits(self._nc, o) for o in outputs):
-                self._dead_letter(commit, item.msg, "output_too_large", "an output is larger than the broker takes "
-                                  f"({max(len(o[1]) for o in outputs)} bytes)", item.envelope.correlation_id)
-                continue
-            commit.outputs.extend(outputs)
-            commit.to_ack.append(item.msg)
-            commit.applied.append(str(item.envelope.event_id))
-            if outputs:
-                commit.effective.append(_applied(item))
-
-        await self._faults.reach("before_publish")
-        self.stats.batches += 1
-        await self._committer.submit(commit)
-        if self._committer.backlog > self._commit_backlog:
-            await self._committer.drained()
+        return work, suspects
 
     def _on_committed(self, commit: Commit) -> None:
         for event_id in commit.applied:
@@ -317,6 +339,24 @@ class ConsumerLoop:
         self._faults.maybe_raise()  # an injected handler error (fault tests); disarmed: one attribute check
         return await self._handler.handle(w.envelope, w.event, w.meta)
 
+    async def _retry_in_line(self, item: _Work, exc: TransientError) -> list[Outgoing] | BaseException:
+        """AckPolicy.ALL: an input nak'ed for a later retry would be acked by the next batch's ack, and
+        never come back; so a transient failure is retried here, with backoff, before anything after it
+        is acked (up to max_deliver attempts, then it goes the way of any failure that keeps failing)."""
+        seq = item.msg.metadata.sequence.stream
+        failure: BaseException = exc
+        while self._attempts.get(seq, 0) + 1 < self._delivery.max_deliver:
+            attempts = self._attempts[seq] = self._attempts.get(seq, 0) + 1
+            self.stats.retried += 1
+            await asyncio.sleep(self._backoff(attempts))
+            try:
+                return await self._handle_one(item)
+            except Exception as again:
+                failure = again
+                if not isinstance(again, TransientError):
+                    return again
+        return failure
+
     async def _failed(self, commit: Commit, item: _Work, exc: BaseException) -> None:
         """Retry a transient failure with backoff; dead-letter poison, or a transient failure that keeps
         failing. A decider may instead say restart, stop or escalate: that ends the loop (nothing of the
@@ -342,15 +382,15 @@ class ConsumerLoop:
         self._dead_letter(commit, item.msg, reason, f"{type(exc).__name__}: {exc}", item.envelope.correlation_id,
                           attempts)
 
-    def _settled(self, msg: Msg) -> None:
+    def _settled(self, msg: Delivered) -> None:
         self._attempts.pop(msg.metadata.sequence.stream, None)
 
-    def _dead_letter(self, commit: Commit, msg: Msg, reason: str, error: str, order_id: str = "-",
+    def _dead_letter(self, commit: Commit, msg: Delivered, reason: str, error: str, order_id: str = "-",
                      attempts: int | None = None) -> None:
         """The input is settled by its dead letter (stored with the batch's outputs, then acked)."""
         self._settled(msg)
         subject, envelope = dead_letter(self._handler.stage, msg, reason, error, order_id, attempts,
-                                        self._nc.max_payload)
+                                        self._broker.max_payload)
         commit.outputs.extend(_stored([Outgoing(subject, envelope)]))
         commit.to_ack.append(msg)
         self.stats.dead_lettered += 1

@@ -18,18 +18,18 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import APIError, NoStreamResponseError
 
+from actors.runtime.broker import Stored
+
 __all__ = ["AckedPublisher", "Stored", "Submitted"]
 
 _NO_RESPONDERS = "503"
 #: Unanswered messages kept before the ones whose waiter gave up are swept.
 _SWEEP_AT = 10_000
 
-#: A message to store: subject, payload, headers.
-Stored = tuple[str, bytes, dict[str, str] | None]
-
 
 class AckedPublisher:
-    """Publishes to JetStream on one connection and awaits the broker's acknowledgements."""
+    """Publishes to JetStream on one connection and awaits the broker's acknowledgements (the
+    `actors.runtime.broker.Publisher` of a real broker; its `Submitted` are the `PendingAcks`)."""
 
     def __init__(self, nc: Client) -> None:
         self._nc = nc

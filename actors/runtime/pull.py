@@ -26,7 +26,8 @@ _HEARTBEAT = "100"
 
 
 class PullConsumer:
-    """Messages of one durable consumer, taken in batches from an in-process buffer."""
+    """Messages of one durable consumer, taken in batches from an in-process buffer (the
+    `actors.runtime.broker.PullSource` of a real broker; its messages are nats-py's `Msg`)."""
 
     def __init__(self, nc: Client, stream: str, durable: str, batch: int, expires: float = 2.0) -> None:
         self._nc = nc

@@ -23,41 +23,39 @@ import ray
 
 from actors.runtime.gc_tuning import tune
 from actors.runtime.waiting import first_of
+from actors.stages.payload import ChildPayload
+from actors.stages.positions_worker import PositionsWorker
 from actors.stages.venue.worker import VenueWorker
-from actors.stages.workers import PositionsWorker, StageWorker, WorkerBase, identity
-from cluster.config import SystemConfig
+from actors.stages.worker_base import WorkerBase, identity
+from actors.stages.workers import StageWorker
 from supervision.scheduling import own_session
 
 __all__ = ["KINDS", "ChildHost", "make_worker"]
 
-#: The kinds of worker a host can run, by the supervisor's ChildKind value.
+#: The kinds of worker a host can run, by the payload's kind.
 KINDS: dict[str, type[WorkerBase]] = {"venue": VenueWorker, "stage": StageWorker, "projection": PositionsWorker}
 
 
-def make_worker(kind: str, cfg_json: str, name: str, kwargs: dict[str, Any]) -> WorkerBase:
-    try:
-        cls = KINDS[kind]
-    except KeyError:
-        raise ValueError(f"unknown child kind {kind!r}; known: {', '.join(KINDS)}") from None
-    return cls(cfg_json, name, **kwargs)
+def make_worker(payload_json: str, name: str) -> WorkerBase:
+    payload = ChildPayload.model_validate_json(payload_json)
+    return KINDS[payload.kind](payload, name)
 
 
 @ray.remote(max_restarts=0, max_concurrency=64)
 class ChildHost:
     """One supervised child's process; empty (a spare) until told what to become."""
 
-    def __init__(self, cfg_json: str, name: str, kind: str | None = None,
-                 kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, payload_json: str | None, name: str, lead_session: bool = True) -> None:
         self.name = name
         self.worker: WorkerBase | None = None
         self._became = asyncio.Event()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
-        if SystemConfig.model_validate_json(cfg_json).supervision.own_session:
+        if lead_session:
             own_session()
         tune()  # start-up objects frozen, young collections rarer (see actors.runtime.gc_tuning)
-        if kind is not None:
-            self.worker = make_worker(kind, cfg_json, name, kwargs or {})
+        if payload_json is not None:
+            self.worker = make_worker(payload_json, name)
             self._became.set()
 
     async def run(self) -> dict[str, Any]:
@@ -68,13 +66,12 @@ class ChildHost:
                 return {}
         return await self.worker.run()
 
-    async def become(self, cfg_json: str, name: str, kind: str, kwargs: dict[str, Any],
-                     timeout: float = 60.0) -> dict[str, Any]:
+    async def become(self, payload_json: str, name: str, timeout: float = 60.0) -> dict[str, Any]:
         """A spare becomes a child: its worker starts in this (already warm) process. Returns the
         child's identity once it consumes or serves, as `ready()` does."""
         if self.worker is not None or self._stopped.is_set():
             raise RuntimeError(f"{self.name} is not a free spare")
-        self.worker = make_worker(kind, cfg_json, name, kwargs)
+        self.worker = make_worker(payload_json, name)
         self._became.set()
         return await self.worker.ready(timeout)
 

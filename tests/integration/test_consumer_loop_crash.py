@@ -14,7 +14,9 @@ import ray
 from actors.runtime.nats_conn import connect
 from actors.runtime.streams import decoded, read_stream
 from actors.stages.host import ChildHost
-from cluster.topology import ensure_topology
+from actors.stages.payload import ChildPayload
+from cluster.plan import tree_plan
+from cluster.topology import consumer_specs, ensure_topology
 from messages import MSG_ID_HEADER, NewOrder, OrderApproved, OrderReceived, encode, order_received_id, subjects, wrap
 from tests.conftest import async_wait_until, small_config
 
@@ -28,8 +30,11 @@ async def _publish_order(js: Any, order: NewOrder, partitions: int) -> None:
 
 
 def _risk_worker(cfg: Any, name: str, partition: int) -> Any:
-    return ChildHost.options(num_cpus=0.05, name=name).remote(
-        cfg.model_dump_json(), name, "stage", {"stage": "risk", "durables": [f"risk-p{partition}"]})
+    """A risk replica that owns only this partition's orders (its payload as the plan writes it)."""
+    spec = next(s for s in tree_plan(cfg).root.walk() if s.kind == "risk")
+    consumers = tuple(c for c in consumer_specs(cfg) if c.durable == f"risk-p{partition}")
+    payload = ChildPayload.model_validate_json(spec.payload).model_copy(update={"consumers": consumers})
+    return ChildHost.options(num_cpus=0.05, name=name).remote(payload.model_dump_json(), name, True)
 
 
 async def _crash_at(point: str, nats_url: str, order_id: str) -> dict[str, Any]:

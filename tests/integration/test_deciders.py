@@ -17,13 +17,13 @@ import ray
 
 from actors.runtime.nats_conn import connect
 from actors.runtime.streams import decoded, read_stream
+from actors.stages.payload import ChildPayload
 from cluster.client.outcome import OrderTrack
 from cluster.client.trading import TradingClient
 from cluster.config import SystemConfig
 from cluster.job import deploy, teardown
-from cluster.topology import consumer_specs
+from cluster.plan import tree_plan
 from messages import DeadLettered, Event, OrderApproved, subjects
-from supervision.spec import child_specs
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import _kill_leftovers, async_wait_until, small_config
 
@@ -51,10 +51,9 @@ async def _system(nats_url: str, ray_head: Any, name: str, deciders: dict[str, s
 
 def _partition_of_victim(cfg: SystemConfig) -> tuple[int, str]:
     """An order partition the victim replica owns (from its child spec's durables), and an account on it."""
-    spec = next(s for s in child_specs(cfg) if s.id == VICTIM)
-    by_durable = {c.durable: c for c in consumer_specs(cfg)}
-    owned = sorted(by_durable[d].partition for d in spec.kwargs["durables"]  # type: ignore[type-var]
-                   if by_durable[d].stream == "ORDERS_RECEIVED")
+    spec = next(s for s in tree_plan(cfg).root.walk() if s.id == VICTIM)
+    owned = sorted(c.partition for c in ChildPayload.model_validate_json(spec.payload).consumers  # type: ignore[type-var]
+                   if c.stream == "ORDERS_RECEIVED")
     account = next(a for a in ACCOUNTS if subjects.partition_of(a, cfg.partitions) in owned)
     return subjects.partition_of(account, cfg.partitions), account
 

@@ -9,13 +9,25 @@ from decimal import Decimal
 import pytest
 
 from actors.runtime.nats_conn import connect
-from actors.stages.risk import RISK_BUCKET, RiskHandler, rebuild_risk_states, save_risk_snapshots
+from actors.stages.risk import RiskHandler
+from actors.stages.risk_snapshots import RISK_BUCKET, rebuild_risk_states, save_risk_snapshots
+from cluster.stages import stage_settings
 from cluster.topology import ensure_topology
 from messages import MSG_ID_HEADER, OrderApproved, OrderFilled, OrderRejected, encode, subjects, wrap
 from messages.ids import order_received_id
 from tests.conftest import small_config
 
 pytestmark = pytest.mark.integration
+
+
+def _settings(cfg):
+    return stage_settings(cfg, "risk")
+
+
+async def _snapshot(js, cfg, owned) -> None:
+    """Rebuild the owned partitions from the log, then snapshot them."""
+    states = await rebuild_risk_states(js, _settings(cfg), owned)
+    await save_risk_snapshots(js, RiskHandler(_settings(cfg), states=states), owned)
 
 
 async def _publish(js, subject: str, event) -> None:
@@ -52,16 +64,16 @@ async def test_a_snapshot_plus_the_log_after_it_gives_the_same_state_as_the_whol
     owned = list(range(cfg.partitions))
     for n in range(5):
         await _trade(js, cfg, n)
-    at_snapshot = await rebuild_risk_states(js, cfg, owned)
-    assert await save_risk_snapshots(js, RiskHandler(cfg, states=at_snapshot), owned) == cfg.partitions
+    at_snapshot = await rebuild_risk_states(js, _settings(cfg), owned)
+    assert await save_risk_snapshots(js, RiskHandler(_settings(cfg), states=at_snapshot), owned) == cfg.partitions
     for n in range(5, 8):  # after the snapshot
         await _trade(js, cfg, n)
 
-    from_snapshot = await rebuild_risk_states(js, cfg, owned)
+    from_snapshot = await rebuild_risk_states(js, _settings(cfg), owned)
     kv = await js.key_value(RISK_BUCKET)
     for p in owned:
         await kv.delete(f"p{p}")
-    from_the_start = await rebuild_risk_states(js, cfg, owned)
+    from_the_start = await rebuild_risk_states(js, _settings(cfg), owned)
     p = subjects.partition_of("ACC2", cfg.partitions)
     assert from_snapshot[p] == from_the_start[p]
     assert from_snapshot[p].position("ACC2", "AAPL") == 8 * 60
@@ -74,10 +86,10 @@ async def test_a_takeover_reads_only_the_log_after_the_snapshot(streams):
     owned = list(range(cfg.partitions))
     for n in range(3):
         await _trade(js, cfg, n)
-    await save_risk_snapshots(js, RiskHandler(cfg, states=await rebuild_risk_states(js, cfg, owned)), owned)
+    await _snapshot(js, cfg, owned)
     await js.purge_stream("ORDERS_APPROVED")  # what the snapshot covers is gone from the log
     await _trade(js, cfg, 3)
-    states = await rebuild_risk_states(js, cfg, owned)
+    states = await rebuild_risk_states(js, _settings(cfg), owned)
     state = states[subjects.partition_of("ACC2", cfg.partitions)]
     assert [state.outcome(f"O{n}") for n in range(4)] == ["approved"] * 4
 
@@ -87,7 +99,7 @@ async def test_a_quiet_partitions_snapshot_covers_the_executions_stored_before_i
     owned = list(range(cfg.partitions))
     for n in range(3):
         await _trade(js, cfg, n)  # all on ACC2's partition, whose consumer has not taken them yet
-    await save_risk_snapshots(js, RiskHandler(cfg, states=await rebuild_risk_states(js, cfg, owned)), owned)
+    await _snapshot(js, cfg, owned)
     kv = await js.key_value(RISK_BUCKET)
     busy = subjects.partition_of("ACC2", cfg.partitions)
     quiet = next(p for p in owned if p != busy)

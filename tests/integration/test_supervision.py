@@ -14,6 +14,7 @@ from actors.runtime.nats_conn import connect
 from actors.runtime.streams import decoded, read_stream
 from cluster.client.trading import TradingClient
 from cluster.job import deploy, teardown
+from cluster.plan import tree_plan
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until, small_config
 
@@ -122,7 +123,7 @@ async def test_when_the_root_gives_up_every_stage_stops_and_new_orders_wait_in_t
             finally:
                 await nc.close()
             assert info.state.messages >= 1 and str(client.outcome(oid).status) == "pending", "held, not lost"
-            await supervisor.apply.remote(cfg.model_dump_json())  # an operator brings the system back
+            await supervisor.apply.remote(tree_plan(cfg).model_dump_json())  # an operator brings the system back
             assert (await client.wait(oid, timeout=30)).status == "filled"
     finally:
         teardown(cfg, timeout=30)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from actors.runtime.units import parse_bytes, parse_duration
 from cluster.config import ConfigError, RiskLimits, load_config, parse_config
+from messages.units import parse_bytes, parse_duration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

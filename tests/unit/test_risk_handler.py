@@ -9,13 +9,14 @@ from actors.domain.trading_control import TradingControl, account_key
 from actors.runtime.refprices import ReferencePrices
 from actors.stages.risk import RiskHandler
 from cluster.config import parse_config
+from cluster.stages import stage_settings
 from messages import OrderApproved, OrderCanceled, OrderFilled, OrderReceived, OrderRejected, wrap
 from messages.ids import order_received_id
 
 
 def config() -> object:
-    return parse_config({"partitions": 2, "venues": {"SIM": {"mode": "book"}},
-                         "risk": {"default": {"max_position": 1000, "collar_pct": 5}}})
+    return stage_settings(parse_config({"partitions": 2, "venues": {"SIM": {"mode": "book"}},
+                                        "risk": {"default": {"max_position": 1000, "collar_pct": 5}}}), "risk")
 
 
 def received(order_id: str, qty: int = 600, price: str = "100", side: str = "BUY") -> tuple[object, OrderReceived]:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from actors.runtime.broker_clock import BrokerClock
 from actors.runtime.stage import TransientError
 from actors.stages.gateway.breaker import VenueBreaker
-from cluster.config import GatewayStage
+from actors.stages.gateway.settings import GatewaySettings
 from messages import subjects
 from messages.venue import SessionReply, SessionRequest
 
@@ -50,7 +50,7 @@ class VenueRefused(TransientError):
 class VenueLink:
     """One venue's session: `send` one request, `allow` asks the breaker, `pause` backs off."""
 
-    def __init__(self, nc: Client, venue: str, settings: GatewayStage, breaker: VenueBreaker | None = None,
+    def __init__(self, nc: Client, venue: str, settings: GatewaySettings, breaker: VenueBreaker | None = None,
                  rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._nc = nc
         self.venue = venue

@@ -22,7 +22,7 @@ from pydantic import Field, TypeAdapter
 
 from actors.domain.venue_faults import InvalidFaultSettings, VenueFaults
 from actors.runtime.publisher import AckedPublisher
-from cluster.config import VenueConfig
+from actors.stages.venue.settings import VenueConfig
 from messages import MSG_ID_HEADER, subjects
 from messages.venue import ExecReport, SessionReply, SessionRequest
 

@@ -44,7 +44,7 @@ from actors.domain.venue_calendar import TradingCalendar
 from actors.stages.venue.book import BookSession
 from actors.stages.venue.core import CLOSED_UNKNOWN, SessionCore, VenueDiverged
 from actors.stages.venue.fill_all import FillAllSession
-from cluster.config import VenueConfig, VenueMode
+from actors.stages.venue.settings import VenueConfig, VenueMode
 from messages.venue import SessionReply
 
 __all__ = ["CLOSED_UNKNOWN", "EOD_POLL_S", "VenueDiverged", "VenueSession"]

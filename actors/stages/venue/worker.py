@@ -8,9 +8,10 @@ from typing import Any
 
 from actors.runtime.nats_conn import connect_retrying
 from actors.runtime.waiting import first_of
+from actors.stages.payload import ChildPayload
 from actors.stages.venue.session import VenueDiverged, VenueSession
-from actors.stages.workers import WorkerBase
-from cluster.config import VenueMode
+from actors.stages.venue.settings import VenueConfig, VenueMode
+from actors.stages.worker_base import WorkerBase
 
 __all__ = ["VenueWorker"]
 
@@ -20,9 +21,11 @@ log = logging.getLogger(__name__)
 class VenueWorker(WorkerBase):
     """The venue simulator: a separate process with its own record of trades."""
 
-    def __init__(self, cfg_json: str, name: str, venue: str) -> None:
-        super().__init__(cfg_json, name)
-        self.venue = venue
+    def __init__(self, payload: ChildPayload, name: str) -> None:
+        super().__init__(payload, name)
+        assert payload.venue is not None, "a venue worker runs one venue"
+        self.venue = payload.venue
+        self.vcfg = VenueConfig.model_validate(payload.settings)
         self.session: VenueSession | None = None
 
     async def _run(self) -> dict[str, Any]:
@@ -32,10 +35,10 @@ class VenueWorker(WorkerBase):
             if self.session is not None and self.session.mode is VenueMode.BOOK:
                 self.session.connection_lost()
 
-        nc = await connect_retrying(self.cfg.nats.url, name=self.name, on_disconnected=_disconnected)
+        nc = await connect_retrying(self.payload.nats_url, name=self.name, on_disconnected=_disconnected)
         session: VenueSession | None = None
         try:
-            session = self.session = VenueSession(nc, nc.jetstream(), self.venue, self.cfg.venues[self.venue])
+            session = self.session = VenueSession(nc, nc.jetstream(), self.venue, self.vcfg)
             restored = await session.restore()
             log.info("venue %s (%s mode) restored %d records", self.venue, session.mode, restored)
             await session.serve()

@@ -1,0 +1,77 @@
+"""The risk stage's definition: each partition's orders and executions, decided and folded by
+`RiskHandler`; the kill switch and the reference prices watched before the first message is taken; the
+owned partitions rebuilt from their snapshots, snapshotted every few seconds and on a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from nats.js import JetStreamContext
+
+from actors.domain.trading_control import TradingControl
+from actors.runtime.control import watch_control
+from actors.runtime.refprices import ReferencePrices, watch_reference_prices
+from actors.stages.definition import Built, Consumes, Handler, StageDef, StageRun
+from actors.stages.risk import RiskHandler
+from actors.stages.risk_settings import RiskStageSettings
+from actors.stages.risk_snapshots import rebuild_risk_states, save_risk_snapshots
+
+__all__ = ["SNAPSHOT_EVERY_S", "STAGE"]
+
+log = logging.getLogger(__name__)
+
+#: How often a risk replica snapshots its partitions (when they changed).
+SNAPSHOT_EVERY_S = 5.0
+_READY_S = 30.0
+
+
+async def _snapshots(js: JetStreamContext, handler: RiskHandler, partitions: list[int]) -> None:
+    """Snapshot the owned partitions' state every few seconds when it changed, so the next owner replays
+    only the log after it."""
+    saved = handler.changes
+    while True:
+        await asyncio.sleep(SNAPSHOT_EVERY_S)
+        if handler.changes == saved:
+            continue
+        try:
+            saved = handler.changes
+            await save_risk_snapshots(js, handler, partitions)
+        except Exception as exc:  # the log still has everything; the next one is taken later
+            log.warning("risk snapshot failed: %r", exc)
+
+
+async def build(run: StageRun) -> Built:
+    settings: RiskStageSettings = run.settings
+    control, prices = TradingControl(), ReferencePrices()
+    loaded, priced = asyncio.Event(), asyncio.Event()
+    tasks = [asyncio.create_task(watch_control(run.js, control, loaded, None, run.alarms)),
+             asyncio.create_task(watch_reference_prices(run.js, prices, priced, run.alarms))]
+    # The kill switch and the prices apply before the first message is taken, then as each change arrives.
+    await asyncio.wait_for(loaded.wait(), _READY_S)
+    await asyncio.wait_for(priced.wait(), _READY_S)
+    partitions = sorted(run.owned_partitions)
+    states = await rebuild_risk_states(run.js, settings, partitions)
+    handler = RiskHandler(settings, control, prices, states)
+    tasks.append(asyncio.create_task(_snapshots(run.js, handler, partitions)))
+
+    async def on_stop() -> None:  # stopped cleanly: the next owner starts from here
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(save_risk_snapshots(run.js, handler, partitions), 5.0)
+
+    return Built({"orders": Handler(handler), "executions": Handler(handler)}, tasks, on_stop=on_stop)
+
+
+STAGE = StageDef(
+    name="risk",
+    scope="partition",
+    consumes=(
+        Consumes("orders", "ORDERS_RECEIVED", "orders.received.{partition}", "risk-p{partition}"),
+        # Folds idempotently and never fails a message on its own: one ack covers the batch.
+        Consumes("executions", "EXECUTIONS", "executions.*.{partition}", "risk-exec-p{partition}", ack_all=True),
+    ),
+    publishes=("orders.approved.*", "orders.rejected.*"),
+    settings=RiskStageSettings,
+    build=build,
+)
