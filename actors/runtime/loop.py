@@ -39,10 +39,9 @@ from actors.runtime.dead_letter import dead_letter, fits
 from actors.runtime.faults import FaultPoints
 from actors.runtime.held import Held
 from actors.runtime.nats_broker import NatsBroker
-from actors.runtime.stage import Directed, InputMeta, Outgoing, StageHandler, TransientError
-from cluster.config import DeliveryConfig
+from actors.runtime.settings import DeliveryConfig
+from actors.runtime.stage import RESUME, Decides, Directed, InputMeta, Outgoing, StageHandler, TransientError
 from messages import MSG_ID_HEADER, DecodeError, Envelope, decode, encode
-from supervision.decider import Decider, Directive
 
 __all__ = ["DELIVERY_SLACK", "ConsumerLoop", "LoopStats", "RecentIds"]
 
@@ -135,7 +134,7 @@ class ConsumerLoop:
                  handler: StageHandler, delivery: DeliveryConfig, seen: RecentIds | None = None,
                  faults: FaultPoints | None = None, gate: Callable[[], float] | None = None,
                  decoder: Callable[[Delivered], tuple[Envelope, Any]] | None = None,
-                 decider: Decider | None = None, ack_all: bool = False, alarms: Alarms | None = None, *,
+                 decider: Decides | None = None, ack_all: bool = False, alarms: Alarms | None = None, *,
                  broker: Broker | None = None) -> None:
         if broker is None:
             if nc is None:
@@ -361,10 +360,10 @@ class ConsumerLoop:
         """Retry a transient failure with backoff; dead-letter poison, or a transient failure that keeps
         failing. A decider may instead say restart, stop or escalate: that ends the loop (nothing of the
         batch is acked; it is redelivered to whoever consumes next)."""
-        directive = self._decider.decide(exc) if self._decider is not None else Directive.RESUME
-        if directive is not Directive.RESUME:
+        directive = str(self._decider.decide(exc)) if self._decider is not None else RESUME
+        if directive != RESUME:
             log.warning("%s: %s for %r", self._handler.stage, directive, exc)
-            raise Directed(directive.value, exc)
+            raise Directed(directive, exc)
         seq = item.msg.metadata.sequence.stream
         attempts = self._attempts.pop(seq, 0) + 1
         transient = isinstance(exc, TransientError)

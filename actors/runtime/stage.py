@@ -7,7 +7,11 @@ from typing import Any, Protocol
 
 from messages import Envelope, Event
 
-__all__ = ["FIRST_DELIVERY", "Directed", "InputMeta", "Outgoing", "StageHandler", "TransientError"]
+__all__ = ["FIRST_DELIVERY", "RESUME", "Decides", "Directed", "InputMeta", "Outgoing", "StageHandler",
+           "TransientError"]
+
+#: What a decider says when the loop is to go on (retry the input, or dead-letter it).
+RESUME = "resume"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,14 @@ class Directed(Exception):
 
 def _directed_from_text(directive: str, cause: str) -> Directed:
     return Directed(directive, RuntimeError(cause))
+
+
+class Decides(Protocol):
+    """A supervisor's decider, as the loop sees it: a handler's exception -> "resume" (the loop goes
+    on: the input is retried or dead-lettered), or "restart", "stop" or "escalate" (the loop ends with
+    `Directed`, and the supervisor acts on it)."""
+
+    def decide(self, exc: BaseException) -> str: ...
 
 
 class StageHandler(Protocol):
