@@ -24,6 +24,9 @@ from actors.runtime.settings import DeliveryConfig
 from actors.stages.gateway.settings import BreakerConfig, GatewaySettings
 from actors.stages.risk_settings import RiskSettings
 from actors.stages.venue.settings import VenueConfig, VenueMode
+from cluster.errors import TradingError
+from cluster.local.procs import pid_alive
+from cluster.local.stack import STACK_ENV, STATE_DIR, load_state
 from messages.units import ByteSize, Duration
 from supervision.settings import BackoffConfig, ChildConfig, SubtreeConfig, SupervisionConfig
 
@@ -60,7 +63,7 @@ SUBTREE_KINDS = ("venue", "risk", "allocator")
 CHILD_KINDS = ("venue", "gateway", "risk", "allocator", "positions")
 
 
-class ConfigError(ValueError):
+class ConfigError(TradingError, ValueError):
     """A config file that cannot be used; the message names each bad key's path."""
 
 
@@ -175,11 +178,18 @@ EMBEDDED_URL_ENV = "TRADE_NATS_URL"
 
 
 def resolve_nats_url(cfg: SystemConfig) -> SystemConfig:
-    """`url: embedded` means the local stack's server, whose URL `trade up` puts in TRADE_NATS_URL."""
+    """`url: embedded` means the local stack's server: the URL `trade up` puts in TRADE_NATS_URL (in the
+    environment of everything it starts), else the one in the state of the stack running here
+    (`.trade/`, or the directory TRADE_STACK_DIR names)."""
     if cfg.nats.url != "embedded":
         return cfg
-    url = os.environ.get(EMBEDDED_URL_ENV)
+    url = os.environ.get(EMBEDDED_URL_ENV) or _running_stack_url()
     if not url:
         raise ConfigError("nats.url is 'embedded' but no local stack is running here: run `trade up` first, "
                           f"set {EMBEDDED_URL_ENV}, or set nats.url to a nats:// URL")
     return cfg.with_nats_url(url)
+
+
+def _running_stack_url() -> str | None:
+    state = load_state(Path(os.environ.get(STACK_ENV) or STATE_DIR))
+    return state.nats_url if state is not None and pid_alive(state.nats_pid) else None

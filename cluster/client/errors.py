@@ -1,15 +1,17 @@
-"""Typed errors a driver, the CLI or a test can catch."""
+"""Typed errors a driver, the CLI or a test can catch: every one derives from `TradingError`."""
 
 from __future__ import annotations
 
-from actors.runtime.nats_conn import BrokerUnavailable
+from actors.runtime.nats_conn import BrokerUnavailable as _ConnectFailed
+from cluster.errors import TradingError
 
 __all__ = ["BrokerUnavailable", "OrderForgotten", "OrderTimeout", "OrderValidationError", "PublishRejected",
            "TradingError"]
 
 
-class TradingError(Exception):
-    """Base of the client's errors."""
+class BrokerUnavailable(TradingError, _ConnectFailed):
+    """The broker could not be reached (or did not answer) within the timeout; nothing was published,
+    or what was published is not known to be stored (placing the same order again is safe)."""
 
 
 class OrderValidationError(TradingError, ValueError):

@@ -33,6 +33,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 from pydantic import ValidationError
 
 from actors.runtime import event_loop
+from actors.runtime.nats_conn import BrokerUnavailable as ConnectFailed
 from actors.runtime.nats_conn import connect
 from actors.runtime.publisher import AckedPublisher
 from cluster.client.errors import BrokerUnavailable, OrderForgotten, OrderTimeout, OrderValidationError, PublishRejected
@@ -109,7 +110,10 @@ class TradingClient:
         await self.close()
 
     async def connect(self) -> None:
-        self._nc = await connect(self.nats_url, name="trading-client", connect_timeout=self.connect_timeout)
+        try:
+            self._nc = await connect(self.nats_url, name="trading-client", connect_timeout=self.connect_timeout)
+        except ConnectFailed as exc:
+            raise BrokerUnavailable(str(exc)) from exc
         self._publisher = AckedPublisher(self._nc)
         await self._publisher.start()
         if self.track_outcomes:

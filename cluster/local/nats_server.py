@@ -11,12 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+from cluster.errors import TradingError
 from cluster.local.procs import free_port, kill_group, pid_alive, wait_for_port
 
 __all__ = ["NatsServer", "NatsServerError", "nats_server_binary"]
 
 
-class NatsServerError(RuntimeError):
+class NatsServerError(TradingError, RuntimeError):
     pass
 
 

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from cluster.errors import TradingError
 from cluster.local.procs import free_port, kill_tree, pid_alive
 
 __all__ = ["RAY_TEMP_PREFIX", "RayHead", "RayHeadError"]
@@ -21,7 +22,7 @@ __all__ = ["RAY_TEMP_PREFIX", "RayHead", "RayHeadError"]
 RAY_TEMP_PREFIX = "trade-ray-"
 
 
-class RayHeadError(RuntimeError):
+class RayHeadError(TradingError, RuntimeError):
     pass
 
 

@@ -16,6 +16,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cluster.errors import TradingError
 from cluster.local.nats_server import NatsServer
 from cluster.local.procs import descendants, kill_group, kill_tree, pid_alive, pid_cmdline, pids_with_env
 from cluster.local.ray_head import RAY_TEMP_PREFIX, RayHead
@@ -27,7 +28,7 @@ STATE_DIR = Path(".trade")
 STACK_ENV = "TRADE_STACK_DIR"
 
 
-class StackError(RuntimeError):
+class StackError(TradingError, RuntimeError):
     pass
 
 

@@ -13,18 +13,20 @@ from actors.runtime import event_loop
 from actors.runtime.gc_tuning import tune
 from cluster.client.errors import BrokerUnavailable, OrderTimeout, OrderValidationError, PublishRejected
 from cluster.config import ConfigError, SystemConfig, load_config
+from cluster.errors import TradingError
 from cluster.local.stack import LocalStack, StackError, load_state
 from cluster.ops.positions import ProjectionUnavailable
 
 __all__ = ["main"]
 
-DEFAULT_CONFIG = "examples/local.yaml"
+#: The config shipped inside the package (a copy of examples/local.yaml): the CLI works from any directory.
+DEFAULT_CONFIG = str(Path(__file__).resolve().parent.parent / "defaults" / "local.yaml")
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
 
 
-class CliError(Exception):
+class CliError(TradingError):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code

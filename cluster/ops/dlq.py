@@ -14,12 +14,13 @@ from nats.js.errors import NotFoundError
 
 from actors.runtime.applied import REPLAY_HEADER, REPLAY_OF_HEADER
 from actors.runtime.streams import decoded, read_stream
+from cluster.errors import TradingError
 from messages import MSG_ID_HEADER, DeadLettered, DecodeError, decode, subjects
 
 __all__ = ["DeadLetterRecord", "OriginalGone", "ReplayResult", "list_dead_letters", "original", "replay"]
 
 
-class OriginalGone(LookupError):
+class OriginalGone(TradingError, LookupError):
     """A letter without a copy of its original, whose stream no longer keeps it."""
 
 

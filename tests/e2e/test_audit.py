@@ -22,20 +22,31 @@ def deployed(module_stack):
     return module_stack
 
 
-async def _run_orders(cfg, n: int = 60) -> None:
+async def _run_orders(cfg, n: int = 60) -> str:
+    """`n` orders of a run of their own; returns the run's order id prefix."""
+    run = f"A{uuid.uuid4().hex[:8]}"
     async with TradingClient.from_config(cfg) as client:
-        report = await run_load(client, order_mix(n, seed=3), timeout=60)
+        report = await run_load(client, order_mix(n, seed=3, run_id=run), timeout=60)
     assert report.lost == 0
+    return run
+
+
+async def _audit(cfg):
+    nc = await connect(cfg.nats.url, name="audit")
+    try:
+        return await audit(nc.jetstream(), grace_s=0, nc=nc)
+    finally:
+        await nc.close()
 
 
 async def test_the_audit_of_a_clean_run_reports_no_violation(deployed):
-    await _run_orders(deployed)
-    nc = await connect(deployed.nats.url, name="audit")
-    report = await audit(nc.jetstream(), grace_s=0, nc=nc)
-    await nc.close()
-    assert report.ok, report.violations[:5]
-    assert report.orders == 60 and report.settled == 60
-    assert report.executions == report.filled and report.allocations == report.filled
+    before = await _audit(deployed)
+    run = await _run_orders(deployed)
+    after = await _audit(deployed)
+    assert [v for v in after.violations if v.order_id.startswith(run) or v.order_id == "-"] == []
+    assert (after.orders - before.orders, after.settled - before.settled) == (60, 60)
+    filled, executions = after.filled - before.filled, after.executions - before.executions
+    assert executions == filled and after.allocations - before.allocations == filled
 
 
 async def test_the_audit_catches_a_venue_execution_published_twice(deployed):

@@ -18,7 +18,7 @@ from messages import OrderApproved, OrderReceived, subjects
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BACKLOG = int(os.environ.get("TRADE_TEST_BACKLOG", "20000"))
 

@@ -29,7 +29,7 @@ from cluster.ops.audit import audit
 from supervision.supervisor import SUPERVISOR_NAME
 from tests.conftest import async_wait_until, running_system, small_config
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ORDERS = int(os.environ.get("TRADE_TEST_CHAOS_ORDERS", "2000"))
 BOOK_ORDERS = int(os.environ.get("TRADE_TEST_CHAOS_BOOK_ORDERS", "900"))

@@ -18,6 +18,8 @@ from cluster.topology import ensure_topology
 from messages import MSG_ID_HEADER, OrderRejected, encode, subjects, wrap
 from tests.conftest import async_wait_until, small_config
 
+pytestmark = pytest.mark.integration
+
 PARTITIONS = 4
 
 

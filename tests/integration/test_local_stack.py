@@ -15,11 +15,13 @@ from cluster.local.procs import kill_tree, pid_alive, pids_with_env
 from cluster.local.stack import STACK_ENV, LocalStack, StackError, StackState
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.integration
 
-@pytest.fixture(scope="module")
-def orphaned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, StackState]]:
-    """A stack started from a state directory that was then deleted (as `rm -rf .trade` would)."""
-    base = tmp_path_factory.mktemp("stack") / ".trade"
+@pytest.fixture
+def orphaned(tmp_path: Path) -> Iterator[tuple[Path, StackState]]:
+    """A stack started from a state directory that was then deleted (as `rm -rf .trade` would); each
+    test gets its own (one of them stops it)."""
+    base = tmp_path / ".trade"
     stack = LocalStack(base=base, num_cpus=1)
     state = stack.start("examples/local.yaml")
     marker = stack.marker()

@@ -255,3 +255,66 @@ def test_an_existing_profile_without_odd_lot_account_still_loads() -> None:
 def test_a_bad_allocation_profile_is_rejected_naming_its_key(profile: dict[str, Any], path: str, message: str) -> None:
     with pytest.raises(ConfigError, match=rf"allocation_profiles\.FUND\.{path}: .*{message}"):
         parse_config({"allocation_profiles": {"FUND": profile}})
+
+
+def test_the_config_shipped_in_the_package_is_the_example_users_copy() -> None:
+    from pathlib import Path
+
+    from cluster.config import load_config
+    from cluster.ops.cli import DEFAULT_CONFIG
+
+    root = Path(__file__).resolve().parents[2]
+    assert load_config(DEFAULT_CONFIG) == load_config(root / "examples" / "local.yaml")
+
+
+def test_an_embedded_url_is_the_running_local_stacks_when_no_environment_names_one(tmp_path, monkeypatch) -> None:
+    import json
+    import os
+
+    from cluster.config import EMBEDDED_URL_ENV, parse_config, resolve_nats_url
+    from cluster.local.stack import STACK_ENV, state_file
+
+    state = {"nats_url": "nats://127.0.0.1:4999", "nats_pid": os.getpid(), "nats_store": "", "ray_address": "",
+             "ray_pid": os.getpid(), "dashboard_url": "", "ray_temp_dir": "", "config": ""}
+    state_file(tmp_path).write_text(json.dumps(state))
+    monkeypatch.delenv(EMBEDDED_URL_ENV, raising=False)
+    monkeypatch.setenv(STACK_ENV, str(tmp_path))
+    assert resolve_nats_url(parse_config({})).nats.url == "nats://127.0.0.1:4999"
+
+
+def test_an_embedded_url_with_no_stack_running_is_a_config_error_that_says_what_to_do(tmp_path, monkeypatch) -> None:
+    from cluster.config import EMBEDDED_URL_ENV, ConfigError, parse_config, resolve_nats_url
+    from cluster.local.stack import STACK_ENV
+
+    monkeypatch.delenv(EMBEDDED_URL_ENV, raising=False)
+    monkeypatch.setenv(STACK_ENV, str(tmp_path))
+    with pytest.raises(ConfigError, match="trade up"):
+        resolve_nats_url(parse_config({}))
+
+
+def test_every_error_a_user_meets_is_a_trading_error() -> None:
+    import cluster.client.errors as client_errors
+    from cluster.config import ConfigError
+    from cluster.errors import TradingError
+    from cluster.local.nats_server import NatsServerError
+    from cluster.local.ray_head import RayHeadError
+    from cluster.local.stack import StackError
+    from cluster.ops.cli import CliError
+    from cluster.ops.dlq import OriginalGone
+    from cluster.ops.positions import ProjectionUnavailable
+    from cluster.ops.venue_admin import VenueAdminUnavailable, VenueFaultsRefused
+
+    errors = [getattr(client_errors, name) for name in client_errors.__all__]
+    errors += [ConfigError, NatsServerError, RayHeadError, StackError, CliError, OriginalGone, ProjectionUnavailable,
+               VenueAdminUnavailable, VenueFaultsRefused]
+    assert [e.__name__ for e in errors if not issubclass(e, TradingError)] == []
+
+
+async def test_an_unreachable_broker_raises_a_trading_error_after_the_timeout() -> None:
+    from cluster.client import TradingClient
+    from cluster.errors import TradingError
+    from cluster.local.procs import free_port
+
+    client = TradingClient(f"nats://127.0.0.1:{free_port()}", partitions=1, connect_timeout=0.5)
+    with pytest.raises(TradingError, match="cannot reach NATS"):
+        await client.connect()
