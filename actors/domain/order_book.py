@@ -19,17 +19,24 @@ orders in price-time order, remembered orders, the refusal counter) as JSON-safe
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
-
-from messages.base import OrderType, Price, Side, TimeInForce
+from actors.domain.book_side import (
+    AVG_PX_QUANTUM,
+    BookSide,
+    Depth,
+    IdCounter,
+    InvalidOrder,
+    Level,
+    RestingOrder,
+    crosses,
+    invalid_reason,
+)
+from messages.base import OrderType, Side, TimeInForce
 from messages.ids import ORDER_ID_PATTERN
 from messages.venue import ExecReport
 
@@ -51,9 +58,6 @@ __all__ = [
     "OrderBook",
 ]
 
-#: avg_px keeps at most this many decimal places (the wire's Price allows 8).
-AVG_PX_QUANTUM = Decimal("1E-8")
-
 REASON_DUPLICATE = "duplicate client order id"
 REASON_EXPIRED = "expired"
 REASON_CANCELED = "canceled on request"
@@ -68,140 +72,7 @@ UNKNOWN_VENUE_ORDER_ID = "NONE"
 
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
 _SYMBOL = re.compile(r"^[A-Z0-9.\-]{1,16}$")
-_PRICE: TypeAdapter[Decimal] = TypeAdapter(Price)
-
 _Kind = Literal["accepted", "fill", "canceled", "rejected"]
-_REPORTS: TypeAdapter[list[ExecReport]] = TypeAdapter(list[ExecReport])
-
-
-class IdCounter:
-    """An id counter whose position can be read and restored (``itertools.count`` cannot be):
-    `next` gives ``last + 1``."""
-
-    def __init__(self, last: int = 0) -> None:
-        self.last = last
-
-    def __iter__(self) -> IdCounter:
-        return self
-
-    def __next__(self) -> int:
-        self.last += 1
-        return self.last
-
-
-class InvalidOrder(ValueError):
-    """Input that no execution report can carry (bad quantity, side or client order id): nothing happens."""
-
-
-@dataclass(frozen=True)
-class Level:
-    """One price level: its price, the total open quantity and how many orders rest there."""
-
-    price: Decimal
-    qty: int
-    orders: int
-
-
-@dataclass(frozen=True)
-class Depth:
-    """The best levels of each side, best first."""
-
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
-
-
-@dataclass(eq=False)
-class _Order:
-    cl_ord_id: str
-    venue_order_id: str
-    side: Side
-    order_qty: int
-    price: Decimal | None
-    order_type: OrderType
-    tif: TimeInForce
-    owner: str
-    seq: int
-    cum_qty: int = 0
-    notional: Decimal = Decimal(0)
-    fills: int = 0
-    done: bool = False
-    #: False: the book forgets the order as soon as it is done.
-    remember: bool = True
-    reports: list[ExecReport] = field(default_factory=list)
-
-    @property
-    def leaves_qty(self) -> int:
-        return 0 if self.done else self.order_qty - self.cum_qty
-
-    def avg_px(self) -> Decimal | None:
-        if self.cum_qty == 0:
-            return None
-        avg = self.notional / self.cum_qty
-        exponent = avg.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -8:
-            avg = avg.quantize(AVG_PX_QUANTUM)
-        return avg
-
-    def state(self) -> dict[str, Any]:
-        return {"cl_ord_id": self.cl_ord_id, "venue_order_id": self.venue_order_id, "side": self.side.value,
-                "order_qty": self.order_qty, "price": None if self.price is None else str(self.price),
-                "order_type": self.order_type.value, "tif": self.tif.value, "owner": self.owner, "seq": self.seq,
-                "cum_qty": self.cum_qty, "notional": str(self.notional), "fills": self.fills, "done": self.done,
-                "remember": self.remember, "reports": _REPORTS.dump_python(self.reports, mode="json")}
-
-    @classmethod
-    def from_state(cls, data: dict[str, Any]) -> _Order:
-        return cls(cl_ord_id=data["cl_ord_id"], venue_order_id=data["venue_order_id"], side=Side(data["side"]),
-                   order_qty=data["order_qty"], price=None if data["price"] is None else Decimal(data["price"]),
-                   order_type=OrderType(data["order_type"]), tif=TimeInForce(data["tif"]), owner=data["owner"],
-                   seq=data["seq"], cum_qty=data["cum_qty"], notional=Decimal(data["notional"]),
-                   fills=data["fills"], done=data["done"], remember=data["remember"],
-                   reports=_REPORTS.validate_python(data["reports"]))
-
-
-class _Side:
-    """One side of the book: price -> FIFO of resting orders (a dict keeps insertion order)."""
-
-    def __init__(self, side: Side) -> None:
-        self.side = side
-        self.levels: dict[Decimal, dict[str, _Order]] = {}
-        self._prices: list[Decimal] = []  # ascending
-
-    def best(self) -> Decimal | None:
-        if not self._prices:
-            return None
-        return self._prices[-1] if self.side is Side.BUY else self._prices[0]
-
-    def prices_best_first(self) -> list[Decimal]:
-        return self._prices[::-1] if self.side is Side.BUY else list(self._prices)
-
-    def add(self, order: _Order) -> None:
-        assert order.price is not None
-        level = self.levels.get(order.price)
-        if level is None:
-            level = self.levels[order.price] = {}
-            bisect.insort(self._prices, order.price)
-        level[order.cl_ord_id] = order
-
-    def remove(self, order: _Order) -> None:
-        assert order.price is not None
-        level = self.levels[order.price]
-        del level[order.cl_ord_id]
-        if not level:
-            del self.levels[order.price]
-            self._prices.remove(order.price)
-
-    def orders(self) -> Iterator[_Order]:
-        for level in self.levels.values():
-            yield from level.values()
-
-    def state(self) -> list[list[Any]]:
-        """The resting orders: ``[[price, [client order ids, oldest first]], ...]``."""
-        return [[str(price), list(level)] for price, level in self.levels.items()]
-
-    def load(self, state: list[list[Any]], orders: dict[str, _Order]) -> None:
-        self.levels = {Decimal(price): {cl_ord_id: orders[cl_ord_id] for cl_ord_id in ids} for price, ids in state}
-        self._prices = sorted(self.levels)
 
 
 class OrderBook:
@@ -214,9 +85,9 @@ class OrderBook:
         self.venue = venue
         self._order_ids = order_ids if order_ids is not None else IdCounter()
         self._refusals = IdCounter()
-        self._orders: dict[str, _Order] = {}
-        self._bids = _Side(Side.BUY)
-        self._asks = _Side(Side.SELL)
+        self._orders: dict[str, RestingOrder] = {}
+        self._bids = BookSide(Side.BUY)
+        self._asks = BookSide(Side.SELL)
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -286,8 +157,8 @@ class OrderBook:
             return [self._refusal(cl_ord_id, existing.venue_order_id, side, qty, REASON_DUPLICATE)]
 
         seq = next(self._order_ids)
-        problem = _invalid_reason(order_type, tif, price)
-        order = _Order(
+        problem = invalid_reason(order_type, tif, price)
+        order = RestingOrder(
             cl_ord_id=cl_ord_id, venue_order_id=f"{self.venue}-{seq}", side=side, order_qty=qty,
             price=price if problem is None else None,
             order_type=OrderType(order_type) if problem is None else OrderType.LIMIT,
@@ -357,26 +228,26 @@ class OrderBook:
             order_ids = IdCounter(data["order_ids"] or 0)
         book = cls(data["symbol"], data["venue"], order_ids=order_ids)
         book._refusals = IdCounter(data["refusals"])
-        book._orders = {o["cl_ord_id"]: _Order.from_state(o) for o in data["orders"]}
+        book._orders = {o["cl_ord_id"]: RestingOrder.from_state(o) for o in data["orders"]}
         book._bids.load(data["bids"], book._orders)
         book._asks.load(data["asks"], book._orders)
         return book
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _done(self, order: _Order) -> None:
+    def _done(self, order: RestingOrder) -> None:
         order.done = True
         if not order.remember:
             self._orders.pop(order.cl_ord_id, None)
 
-    def _side(self, side: Side) -> _Side:
+    def _side(self, side: Side) -> BookSide:
         return self._bids if side is Side.BUY else self._asks
 
-    def _resting(self) -> list[_Order]:
+    def _resting(self) -> list[RestingOrder]:
         return sorted(itertools.chain(self._bids.orders(), self._asks.orders()), key=lambda o: o.seq)
 
     @staticmethod
-    def _levels(book_side: _Side, levels: int) -> tuple[Level, ...]:
+    def _levels(book_side: BookSide, levels: int) -> tuple[Level, ...]:
         out = []
         for price in book_side.prices_best_first()[:levels]:
             level = book_side.levels[price]
@@ -393,13 +264,13 @@ class OrderBook:
         except ValueError:
             raise InvalidOrder(f"invalid side {side!r}") from None
 
-    def _match(self, taker: _Order) -> list[ExecReport]:
+    def _match(self, taker: RestingOrder) -> list[ExecReport]:
         """Trade `taker` against the opposite side, best price first, oldest first within a price."""
         contra = self._side(Side.SELL if taker.side is Side.BUY else Side.BUY)
         reports: list[ExecReport] = []
         while taker.cum_qty < taker.order_qty:
             best = contra.best()
-            if best is None or not _crosses(taker, best):
+            if best is None or not crosses(taker, best):
                 break
             maker = next(iter(contra.levels[best].values()))
             qty = min(taker.order_qty - taker.cum_qty, maker.order_qty - maker.cum_qty)
@@ -409,7 +280,7 @@ class OrderBook:
                 contra.remove(maker)
         return reports
 
-    def _fill(self, order: _Order, qty: int, price: Decimal) -> ExecReport:
+    def _fill(self, order: RestingOrder, qty: int, price: Decimal) -> ExecReport:
         order.cum_qty += qty
         order.notional += price * qty
         order.fills += 1
@@ -417,11 +288,11 @@ class OrderBook:
             self._done(order)
         return self._report(order, "fill", f"-F{order.fills}", last_qty=qty, last_px=price)
 
-    def _finish(self, order: _Order, reason: str) -> ExecReport:
+    def _finish(self, order: RestingOrder, reason: str) -> ExecReport:
         self._done(order)
         return self._report(order, "canceled", "-C", reason=reason)
 
-    def _report(self, order: _Order, kind: _Kind, suffix: str, last_qty: int = 0, last_px: Decimal | None = None,
+    def _report(self, order: RestingOrder, kind: _Kind, suffix: str, last_qty: int = 0, last_px: Decimal | None = None,
                 reason: str = "") -> ExecReport:
         report = ExecReport(
             exec_id=f"{order.venue_order_id}{suffix}", cl_ord_id=order.cl_ord_id, kind=kind,
@@ -439,29 +310,3 @@ class OrderBook:
         )
 
 
-def _crosses(taker: _Order, contra_price: Decimal) -> bool:
-    if taker.order_type is OrderType.MARKET:
-        return True
-    assert taker.price is not None
-    return contra_price <= taker.price if taker.side is Side.BUY else contra_price >= taker.price
-
-
-def _invalid_reason(order_type: OrderType, tif: TimeInForce, price: Decimal | None) -> str | None:
-    """Why an order with these fields cannot be accepted, or None."""
-    try:
-        order_type = OrderType(order_type)
-    except ValueError:
-        return f"invalid order type {order_type!r}"
-    try:
-        TimeInForce(tif)
-    except ValueError:
-        return f"invalid time in force {tif!r}"
-    if order_type is OrderType.MARKET:
-        return None if price is None else "price must be empty for a MARKET order"
-    if price is None:
-        return "price is required for a LIMIT order"
-    try:
-        _PRICE.validate_python(price, strict=True)
-    except ValidationError as exc:
-        return f"invalid price {price!r}: {exc.errors()[0]['msg']}"
-    return None

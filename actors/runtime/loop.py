@@ -24,7 +24,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client
@@ -38,6 +38,7 @@ from actors.runtime.committer import Commit, Committer
 from actors.runtime.dead_letter import dead_letter, fits
 from actors.runtime.faults import FaultPoints
 from actors.runtime.held import Held
+from actors.runtime.loop_stats import LoopStats, RecentIds
 from actors.runtime.nats_broker import NatsBroker
 from actors.runtime.settings import DeliveryConfig
 from actors.runtime.stage import RESUME, Decides, Directed, InputMeta, Outgoing, StageHandler, TransientError
@@ -49,43 +50,6 @@ log = logging.getLogger(__name__)
 
 #: Deliveries the broker allows beyond the handler attempts the loop allows (see the module doc).
 DELIVERY_SLACK = 16
-
-
-class RecentIds:
-    """A bounded set of recently applied event ids (oldest forgotten first)."""
-
-    def __init__(self, capacity: int = 200_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._capacity = capacity
-
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
-
-    def add(self, event_id: str) -> None:
-        self._ids[event_id] = None
-        if len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
-
-
-@dataclass
-class LoopStats:
-    handled: int = 0
-    published: int = 0
-    duplicates_skipped: int = 0
-    dead_lettered: int = 0
-    retried: int = 0
-    #: Broker-side failures retried (a publish, an applied-log read or write).
-    publish_failures: int = 0
-    batches: int = 0
-    commits: int = 0
-    #: Seconds spent per step, summed over batches (where a batch's time goes).
-    handle_s: float = 0.0
-    publish_s: float = 0.0
-    mark_s: float = 0.0
-    ack_s: float = 0.0
-    #: Bumped by everything the loop does (a fetch, a handled message, a retry): liveness evidence.
-    progress: int = 0
-    last_progress: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -10,7 +10,8 @@ from cluster.client.errors import (
     TradingError,
 )
 from cluster.client.outcome import OrderOutcome, OrderStatus
-from cluster.client.trading import SyncTradingClient, TradingClient
+from cluster.client.sync import SyncTradingClient
+from cluster.client.trading import TradingClient
 
 __all__ = ["BrokerUnavailable", "OrderForgotten", "OrderOutcome", "OrderStatus", "OrderTimeout",
            "OrderValidationError", "PublishRejected", "SyncTradingClient", "TradingClient", "TradingError"]

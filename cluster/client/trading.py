@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -32,7 +31,6 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NoStreamResponseError
 from pydantic import ValidationError
 
-from actors.runtime import event_loop
 from actors.runtime.nats_conn import BrokerUnavailable as ConnectFailed
 from actors.runtime.nats_conn import connect
 from actors.runtime.publisher import AckedPublisher
@@ -53,12 +51,11 @@ from messages import (
     wrap,
 )
 
-__all__ = ["SyncTradingClient", "TradingClient"]
+__all__ = ["TradingClient"]
 
 #: Orders kept beyond those pinned (placed and unsettled, waited on, retained): about 11 KB each.
 KEEP_SETTLED = 10_000
 _OUTCOME_SUBJECTS = (subjects.orders_rejected("*"), subjects.executions("*", "*"), subjects.allocations("*"))
-T = TypeVar("T")
 
 
 def _validation_error(exc: ValidationError) -> OrderValidationError:
@@ -365,49 +362,3 @@ class TradingClient:
             seen = len(track.events)
 
 
-class SyncTradingClient:
-    """The same client for plain scripts: runs an event loop in a background thread."""
-
-    def __init__(self, nats_url: str, partitions: int, **kwargs: Any) -> None:
-        self._loop = event_loop.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="trading-client", daemon=True)
-        self._thread.start()
-        self._client = TradingClient(nats_url, partitions, **kwargs)
-        self._run(self._client.connect())
-
-    @classmethod
-    def from_config(cls, cfg: SystemConfig, **kwargs: Any) -> SyncTradingClient:
-        cfg = resolve_nats_url(cfg)
-        return cls(cfg.nats.url, cfg.partitions, connect_timeout=cfg.nats.connect_timeout, **kwargs)
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def place_order(self, account: str, symbol: str, side: str, qty: int, price: Decimal | str | None = None,
-                    **fields: Any) -> str:
-        return self._run(self._client.place_order(account, symbol, side, qty, price, **fields))
-
-    def wait(self, order_id: str, timeout: float = 30.0, working_ok: bool = False) -> OrderOutcome:
-        return self._run(self._client.wait(order_id, timeout, working_ok))
-
-    def cancel(self, order_id: str, account: str, venue: str = "SIM", reason: str = "client request") -> str:
-        return self._run(self._client.cancel(order_id, account, venue, reason))
-
-    def positions(self, account: str | None = None) -> list[dict[str, Any]]:
-        return self._run(self._client.positions(account))
-
-    def wait_cancel(self, order_id: str, request_id: str, timeout: float = 30.0) -> OrderOutcome:
-        return self._run(self._client.wait_cancel(order_id, request_id, timeout))
-
-    def close(self) -> None:
-        try:
-            self._run(self._client.close())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SyncTradingClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -82,16 +82,42 @@ def check(received: list[tuple[int, OrderReceived]], approved: list[OrderApprove
     """Pure: the invariants over already-decoded events, in stream order. `received` holds (ts_ns, event)."""
     report = AuditReport(orders=len({o.order_id for _, o in received}), dead_letters=dead_letters)
     add = report.violations.append
-    terminal: dict[str, int] = defaultdict(int)
-    filled: dict[str, int] = defaultdict(int)
-    allocated: dict[str, int] = defaultdict(int)
-
     for oid, n in Counter(a.order_id for a in approved).items():
         if n > 1:
             add(Violation("approved_twice", oid, f"{n} OrderApproved events"))
+    first_seen: dict[str, int] = {}
+    for ts, order in received:
+        first_seen.setdefault(order.order_id, ts)
+    recent = {oid for oid, ts in first_seen.items() if now_ns - ts < grace_s * 1e9}
+    ours, terminal, filled = _fold_executions(executions, rejected, add)
+    report.executions = sum(1 for ev in executions if isinstance(ev, OrderFilled))
+    _check_reports_published(executions, dropcopy, add, recent)
+    report.allocations = _check_allocations(allocations, filled, add)
+    venue = _BookStates()
+    for r in dropcopy:  # in the venue's order: the last report says whether the order is still open
+        venue.fold_report(r)
+    risk_rejected = {r.order_id for r in rejected}
+    for oid, ts in first_seen.items():
+        _check_outcome(report, oid, terminal.get(oid, 0), oid in recent, venue, f"{(now_ns - ts) / 1e9:.0f}s")
+        if oid not in recent and oid not in risk_rejected and (disagreement := _disagreement(oid, ours, venue)):
+            add(Violation("venue_disagrees", oid, disagreement))
+    for oid in terminal:
+        if oid not in first_seen:
+            add(Violation("outcome_without_order", oid, "an outcome for an order that was never received"))
+    report.filled = sum(1 for q in filled.values() if q > 0)
+    report.rejected = len(risk_rejected)
+    return report
+
+
+def _fold_executions(executions: list[Any], rejected: list[OrderRejected], add: Callable[[Violation], None]
+                     ) -> tuple[_BookStates, dict[str, int], dict[str, int]]:
+    """Our books' final state of each order, its terminal outcomes counted, its filled quantity; every
+    correction flagged."""
+    ours = _BookStates()
+    terminal: dict[str, int] = defaultdict(int)
+    filled: dict[str, int] = defaultdict(int)
     for r in rejected:
         terminal[r.order_id] += 1
-    ours = _BookStates()
     for ev in executions:
         ours.fold(ev)
         if isinstance(ev, OrderFilled):
@@ -103,56 +129,41 @@ def check(received: list[tuple[int, OrderReceived]], approved: list[OrderApprove
             add(Violation("corrected_by_venue", ev.order_id, f"{ev.TYPE} {getattr(ev, 'exec_id', None)} was published "
                           "as a correction: our books had closed the order (or refused the report) before the venue "
                           "said otherwise"))
-    report.executions = sum(1 for ev in executions if isinstance(ev, OrderFilled))
-    grace_ns = int(grace_s * 1e9)
-    first_seen: dict[str, int] = {}
-    for ts, order in received:
-        first_seen.setdefault(order.order_id, ts)
-    recent_orders = {oid for oid, ts in first_seen.items() if now_ns - ts < grace_ns}
-    _check_reports_published(executions, dropcopy, add, recent_orders)
+    return ours, terminal, filled
 
+
+def _check_allocations(allocations: list[AllocationCompleted], filled: dict[str, int],
+                       add: Callable[[Violation], None]) -> int:
+    """Each fill allocated once, and every order's allocations summing to its fills; returns the count."""
+    allocated: dict[str, int] = defaultdict(int)
     alloc_execs: Counter[str] = Counter()
     order_of: dict[str, str] = {}
     for a in allocations:
         alloc_execs[a.exec_id] += 1
         order_of[a.exec_id] = a.order_id
         allocated[a.order_id] += sum(line.qty for line in a.delta)
-    report.allocations = sum(alloc_execs.values())
     for exec_id, n in alloc_execs.items():
         if n > 1:
             add(Violation("allocation_duplicated", order_of[exec_id], f"exec {exec_id} allocated {n} times"))
     for oid in set(filled) | set(allocated):
         if filled.get(oid, 0) != allocated.get(oid, 0):
-            detail = f"filled {filled.get(oid, 0)}, allocated {allocated.get(oid, 0)}"
-            add(Violation("allocation_mismatch", oid, detail))
+            add(Violation("allocation_mismatch", oid,
+                          f"filled {filled.get(oid, 0)}, allocated {allocated.get(oid, 0)}"))
+    return sum(alloc_execs.values())
 
-    venue = _BookStates()
-    for r in dropcopy:  # in the venue's order: the last report says whether the order is still open
-        venue.fold_report(r)
-    risk_rejected = {r.order_id for r in rejected}
-    for oid, ts in first_seen.items():
-        n = terminal.get(oid, 0)
-        recent = oid in recent_orders
-        if n == 1:
-            report.settled += 1
-        elif n > 1:
-            add(Violation("terminal_twice", oid, f"{n} terminal outcomes"))
-        elif recent:
-            report.in_flight += 1
-        elif venue.open.get(oid):
-            report.working += 1
-        else:
-            add(Violation("no_outcome", oid, f"no terminal outcome {(now_ns - ts) / 1e9:.0f}s after it was received"))
-        if not recent and oid not in risk_rejected:
-            disagreement = _disagreement(oid, ours, venue)
-            if disagreement:
-                add(Violation("venue_disagrees", oid, disagreement))
-    for oid in terminal:
-        if oid not in first_seen:
-            add(Violation("outcome_without_order", oid, "an outcome for an order that was never received"))
-    report.filled = sum(1 for oid, q in filled.items() if q > 0)
-    report.rejected = len(risk_rejected)
-    return report
+
+def _check_outcome(report: AuditReport, oid: str, terminal: int, recent: bool, venue: _BookStates, age: str) -> None:
+    """One terminal outcome, or still on its way (within the grace period), or resting at the venue."""
+    if terminal == 1:
+        report.settled += 1
+    elif terminal > 1:
+        report.violations.append(Violation("terminal_twice", oid, f"{terminal} terminal outcomes"))
+    elif recent:
+        report.in_flight += 1
+    elif venue.open.get(oid):
+        report.working += 1
+    else:
+        report.violations.append(Violation("no_outcome", oid, f"no terminal outcome {age} after it was received"))
 
 
 class _BookStates:
