@@ -1,12 +1,13 @@
 """A book-mode venue's restart time against the length of its journal's history, with snapshots.
 
     .venv/bin/python bench/venue_restart.py [--lengths 0,10000,50000,173000] [--tail 120] [--rounds 3]
-                                            [--snapshot-every 5000] [--no-full-replay]
+                                            [--snapshot-every 5000] [--order-every 50] [--no-full-replay]
 
 One nats-server on loopback (a free port, a temp store), started and stopped here, also on failure,
 Ctrl-C or SIGTERM. For each history length L a venue (its own name, so its own journal) journals L
-records as it would live: ticks, and every 50 records a client order (every other one fills, the
-others rest: no end of day comes, so the venue remembers them all), with snapshots on (every
+records as it would live: ticks, and every `--order-every` records a client order (one in fifty rests,
+the others fill at once; no end of day comes, so the venue remembers them all: `--order-every 2` over
+100,000 records is 50,000 orders, two days of the soak's load), with snapshots on (every
 `--snapshot-every` records) and none by time. A day of ticks at 0.5 s is about 173,000 records. Then
 a snapshot is taken, `--tail` more ticks are journaled (120: a minute of ticks, what a restart
 replays at most at the default `snapshot_interval` of 60 s when only ticks come), and the venue is
@@ -75,7 +76,7 @@ def order(n: int, resting: bool) -> NewOrderSingle:
 
 
 async def journal_history(nc: Client, venue: str, vcfg: VenueConfig, length: int, tail: int,
-                          snapshot: bool) -> int:
+                          snapshot: bool, order_every: int = 50) -> int:
     """Start the venue, journal `length` records, take a snapshot (if `snapshot`), journal `tail`
     ticks, close it. Returns its last journal number."""
     session = VenueSession(nc, nc.jetstream(), venue, vcfg)
@@ -89,8 +90,9 @@ async def journal_history(nc: Client, venue: str, vcfg: VenueConfig, length: int
         while written < length:
             for _ in range(min(CHUNK, length - written)):
                 written += 1
-                if written % 50 == 0:
-                    item = book.run(NewCommand(order=order(written, resting=written % 100 == 0)), None)
+                if written % order_every == 0:
+                    resting = (written // order_every) % 50 == 0
+                    item = book.run(NewCommand(order=order(written, resting=resting)), None)
                 else:
                     item = book.run(TickCommand(), None)
             assert item is not None
@@ -127,8 +129,8 @@ async def restart(nc: Client, venue: str, vcfg: VenueConfig) -> dict[str, float]
     return {"replayed": replayed, "restore_s": restored - started, "ready_s": ready - started}
 
 
-async def measure(url: str, lengths: list[int], tail: int, rounds: int, snapshot_every: int, full: bool
-                  ) -> list[dict[str, Any]]:
+async def measure(url: str, lengths: list[int], tail: int, rounds: int, snapshot_every: int, full: bool,
+                  order_every: int) -> list[dict[str, Any]]:
     nc = await connect(url, name="bench-venue-restart")
     js = nc.jetstream()
     await ensure_topology(js, parse_config({"nats": {"url": url, "max_bytes": "512MiB"}}))
@@ -138,8 +140,9 @@ async def measure(url: str, lengths: list[int], tail: int, rounds: int, snapshot
             venue = f"R{length}"
             console.log(f"{venue}: journaling {length:,} records (snapshots every {snapshot_every:,})")
             t0 = time.perf_counter()
-            last = await journal_history(nc, venue, venue_config(snapshot_every), length, tail, snapshot=True)
-            row: dict[str, Any] = {"history": length, "journal_records": last,
+            last = await journal_history(nc, venue, venue_config(snapshot_every), length, tail, snapshot=True,
+                                         order_every=order_every)
+            row: dict[str, Any] = {"history": length, "orders": length // order_every, "journal_records": last,
                                    "journal_s": round(time.perf_counter() - t0, 2)}
             snapshot = await SnapshotStore(js, venue).load()
             info = await (await js.object_store("VENUE_SNAPSHOTS")).get_info(venue)
@@ -151,7 +154,8 @@ async def measure(url: str, lengths: list[int], tail: int, rounds: int, snapshot
             console.log(f"{venue}: restart replayed {row['replayed']:,} records, ready in {row['ready_s']:.3f} s")
             if full:
                 venue = f"F{length}"
-                await journal_history(nc, venue, venue_config(NEVER), length, tail, snapshot=False)
+                await journal_history(nc, venue, venue_config(NEVER), length, tail, snapshot=False,
+                                      order_every=order_every)
                 run = await restart(nc, venue, venue_config(NEVER))
                 row.update(full_replayed=run["replayed"], full_restore_s=round(run["restore_s"], 4),
                            full_ready_s=round(run["ready_s"], 4))
@@ -168,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tail", type=int, default=120, help="ticks journaled after the last snapshot")
     parser.add_argument("--rounds", type=int, default=3, help="restarts timed per length (median reported)")
     parser.add_argument("--snapshot-every", type=int, default=VenueConfig().snapshot_every)
+    parser.add_argument("--order-every", type=int, default=50, help="a client order every N journal records")
     parser.add_argument("--no-full-replay", action="store_true", help="skip the restart without snapshots")
     parser.add_argument("--out", default="bench/results/venue_restart.json")
     args = parser.parse_args(argv)
@@ -175,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         lengths = [int(x) for x in args.lengths.split(",")]
     except ValueError:
         parser.error("--lengths must be whole numbers separated by commas")
-    if min(lengths) < 0 or args.tail < 0 or args.rounds < 1 or args.snapshot_every < 1:
-        parser.error("--lengths and --tail must be >= 0, --rounds and --snapshot-every >= 1")
+    if min(lengths) < 0 or args.tail < 0 or min(args.rounds, args.snapshot_every, args.order_every) < 1:
+        parser.error("--lengths and --tail must be >= 0, --rounds, --snapshot-every and --order-every >= 1")
     base = Path(tempfile.mkdtemp(prefix="bench-venue-restart-"))
     server = NatsServer(base / "store", log_file=base / "nats-server.log")
     previous_term = signal.signal(signal.SIGTERM, raise_interrupt)
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.start()
         rows = event_loop.run(measure(server.url, lengths, args.tail, args.rounds, args.snapshot_every,
-                                      not args.no_full_replay))
+                                      not args.no_full_replay, args.order_every))
         ok = True
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: stopping the nats-server this benchmark started")
@@ -198,11 +203,12 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"nats-server log and store kept in {base}")
     table = Table(title=f"book-mode venue restart against its history ({args.tail} records after the last "
                         f"snapshot; median of {args.rounds} restarts)")
-    for col in ("history", "snapshot at", "snapshot bytes", "replayed", "restore s", "ready s",
+    for col in ("history", "orders", "snapshot at", "snapshot bytes", "replayed", "restore s", "ready s",
                 "full replay: restore s", "ready s "):
         table.add_column(col, justify="right")
     for row in rows:
-        table.add_row(fmt(row["history"]), fmt(row["snapshot_n"]), fmt(row["snapshot_bytes"]), fmt(row["replayed"]),
+        table.add_row(fmt(row["history"]), fmt(row["orders"]), fmt(row["snapshot_n"]), fmt(row["snapshot_bytes"]),
+                      fmt(row["replayed"]),
                       fmt(row["restore_s"], 3), fmt(row["ready_s"], 3), fmt(row.get("full_restore_s"), 3),
                       fmt(row.get("full_ready_s"), 3))
     console.print(table)

@@ -8,7 +8,8 @@ replaying them (`BookVenue.apply` takes the journaled `Command`s).
 Memory stays bounded: quotes and client orders go into the books with ``remember=False`` (a book
 holds only what rests), and an end of day (`ExpireCommand`, journaled, so a replay forgets the same)
 forgets the client orders that finished before the previous end of day: the venue remembers every
-resting order and today's and yesterday's finished ones; an id it forgot is a new order again.
+resting order and today's and yesterday's finished ones; an id it forgot is a new order again. A
+finished order is kept encoded (actors.domain.finished_orders) and decoded only when asked about.
 `snapshot` is the whole state as JSON-safe data; `restore` rebuilds a venue that answers the next
 commands exactly as the original.
 
@@ -24,13 +25,14 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import Field, TypeAdapter
+from pydantic import TypeAdapter
 
+from actors.domain.finished_orders import FinishedOrders
 from actors.domain.order_book import (
     REASON_NOT_OPEN,
     REASON_UNKNOWN_ORDER,
@@ -39,8 +41,18 @@ from actors.domain.order_book import (
     OrderBook,
 )
 from actors.domain.reference_price import LiquidityProvider, RandomWalk
+from actors.domain.venue_commands import (
+    CancelCommand,
+    Command,
+    ExpireCommand,
+    JournalRecord,
+    MassCancelCommand,
+    NewCommand,
+    RejectCommand,
+    TickCommand,
+)
 from actors.domain.venue_faults import rejection
-from messages.base import Message, OrderId, Side
+from messages.base import Side
 from messages.venue import ExecReport, NewOrderSingle
 
 __all__ = [
@@ -65,65 +77,11 @@ START_PRICES = {"AAPL": Decimal("187.25"), "MSFT": Decimal("411.10"), "TSLA": De
                 "AMZN": Decimal("178.45")}
 
 
-# --- the journaled commands ------------------------------------------------------------------------
-
-
-class NewCommand(Message):
-    cmd: Literal["new"] = "new"
-    order: NewOrderSingle
-
-
-class RejectCommand(Message):
-    """A new order the venue decided to refuse (fault injection): the decision itself is journaled."""
-
-    cmd: Literal["reject"] = "reject"
-    order: NewOrderSingle
-    reason: str
-
-
-class CancelCommand(Message):
-    cmd: Literal["cancel"] = "cancel"
-    cl_ord_id: OrderId
-
-
-class MassCancelCommand(Message):
-    """Cancel every resting client order (of one account, if given): the kill switch at the venue."""
-
-    cmd: Literal["mass_cancel"] = "mass_cancel"
-    account: str | None = None
-
-
-class TickCommand(Message):
-    """Every reference price takes one random-walk step and the quotes move."""
-
-    cmd: Literal["tick"] = "tick"
-
-
-class ExpireCommand(Message):
-    """End of day: every resting order expires, then the client orders finished before the previous end
-    of day are forgotten. `day`: the trading day it closes (see actors.domain.venue_calendar); a day closes once.
-    None (journals written before days were recorded): expire and forget, no day is recorded."""
-
-    cmd: Literal["expire"] = "expire"
-    day: int | None = None
-
-
-Command = Annotated[NewCommand | RejectCommand | CancelCommand | MassCancelCommand | TickCommand | ExpireCommand,
-                    Field(discriminator="cmd")]
-
-
-class JournalRecord(Message):
-    """One entry of the venue's input journal: the n-th command (n counts from 1)."""
-
-    n: int = Field(ge=1)
-    command: Command
-
-
 _REFUSAL_ID = re.compile(r"-REJ\d+$")
 _REPORTS: TypeAdapter[list[ExecReport]] = TypeAdapter(list[ExecReport])
 
-#: The shape of `BookVenue.snapshot`; `restore` refuses any other.
-SNAPSHOT_VERSION = 1
+#: The shape of `BookVenue.snapshot` (2: finished orders apart, encoded); `restore` reads 1 and 2.
+SNAPSHOT_VERSION = 2
 
 
 class DayAlreadyClosed(ValueError):
@@ -164,18 +122,17 @@ class BookVenue:
                                                            seed=seed + zlib.crc32(s.encode())), levels, qty)
             for s in symbols
         }
-        #: Client orders: cl_ord_id -> the new order, and -> every report so far (tagged).
+        #: Client orders not finished: cl_ord_id -> the new order, and -> every report so far (tagged).
         self.orders: dict[str, NewOrderSingle] = {}
         self._history: dict[str, list[ExecReport]] = {}
+        #: Finished client orders, encoded.
+        self._done = FinishedOrders()
         self._refusals = IdCounter()
         #: The last trading day an end of day closed (None before the first).
         self.last_day: int | None = None
         #: Ends of day so far. A client order that finishes is tagged with it, and forgotten at the end
         #: of day after the one that follows (so today's and yesterday's finished orders are known).
         self._epoch = 0
-        self._finished: dict[str, int] = {}
-        #: The encoded snapshot entry of each finished order (it never changes until it is forgotten).
-        self._encoded: dict[str, bytes] = {}
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -184,19 +141,26 @@ class BookVenue:
 
     def knows(self, cl_ord_id: str) -> bool:
         """True when a client order with this id was received (a new order with it is a duplicate)."""
-        return cl_ord_id in self.orders
+        return cl_ord_id in self.orders or cl_ord_id in self._done
 
     def status(self, cl_ord_id: str) -> tuple[ExecReport, ...]:
         """Every report of the client order so far, solicited and unsolicited (empty if unknown)."""
-        return tuple(self._history.get(cl_ord_id, ()))
+        history = self._history.get(cl_ord_id)
+        if history is not None:
+            return tuple(history)
+        done = self._done.get(cl_ord_id)
+        return done[1] if done is not None else ()
 
     def solicited(self, cl_ord_id: str) -> tuple[ExecReport, ...]:
         """The order's reports caused by its own new-order request: a duplicate request's answer."""
-        return tuple(r for r in self._history.get(cl_ord_id, ()) if not r.unsolicited)
+        return tuple(r for r in self.status(cl_ord_id) if not r.unsolicited)
 
     def remembered(self) -> int:
         """How many client orders the venue remembers (resting, and finished today or yesterday)."""
-        return len(self.orders)
+        return len(self.orders) + len(self._done)
+
+    def remembered_ids(self) -> set[str]:
+        return {*self.orders, *self._done.ids()}
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -240,7 +204,7 @@ class BookVenue:
         order = self.orders.get(cl_ord_id)
         book = self.books.get(order.symbol) if order is not None else None
         if order is None or book is None or not book.is_open(cl_ord_id):
-            return Outcome(reports=(), reply=(self._refusal(cl_ord_id, order),))
+            return Outcome(reports=(), reply=(self._refusal(cl_ord_id),))
         tagged = self._record(book.cancel(cl_ord_id), solicited_by=None)
         return Outcome(reports=tagged, reply=tagged)
 
@@ -280,12 +244,7 @@ class BookVenue:
         for book in self.books.values():
             reports.extend(book.expire_day())
         tagged = self._record(reports, solicited_by=None)
-        stale = [cl_ord_id for cl_ord_id, epoch in self._finished.items() if epoch < self._epoch]
-        for cl_ord_id in stale:
-            del self._finished[cl_ord_id]
-            del self.orders[cl_ord_id]
-            del self._history[cl_ord_id]
-            self._encoded.pop(cl_ord_id, None)
+        self._done.forget_before(self._epoch)
         self._epoch += 1
         if day is not None:
             self.last_day = day
@@ -295,18 +254,19 @@ class BookVenue:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state as JSON-safe data: the books with their resting orders, every counter, the
-        walks' generator states and reference prices, the quotes, and the remembered client orders
-        with their reports. Nothing in it is shared with the live venue."""
+        walks' generator states and reference prices, the quotes, the client orders not finished with
+        their reports, and the finished ones encoded. Nothing in it is shared with the live venue."""
         return {**self._snapshot_head(),
-                "orders": [[order.model_dump(mode="json"), _REPORTS.dump_python(self._history[cl_ord_id], mode="json"),
-                            self._finished.get(cl_ord_id)] for cl_ord_id, order in self.orders.items()]}
+                "orders": [[order.model_dump(mode="json"), _REPORTS.dump_python(self._history[cl_ord_id], mode="json")]
+                           for cl_ord_id, order in self.orders.items()],
+                "done": self._done.to_json()}
 
     def snapshot_json(self) -> bytes:
-        """`snapshot()` as compact JSON, the fast way: a finished order's entry never changes, so it is
-        encoded once and reused by every later snapshot until the order is forgotten."""
-        head = json.dumps({**self._snapshot_head(), "orders": []}, separators=(",", ":")).encode()
-        assert head.endswith(b'"orders":[]}')
-        return b"%s%s]}" % (head[:-2], b",".join(self._encoded_entry(cl_ord_id) for cl_ord_id in self.orders))
+        """`snapshot()` as compact JSON, the fast way: the finished orders are joined as they are kept."""
+        head = json.dumps(self._snapshot_head(), separators=(",", ":")).encode()
+        live = b",".join(b"[%s,%s]" % (order.model_dump_json().encode(), _REPORTS.dump_json(self._history[cl_ord_id]))
+                         for cl_ord_id, order in self.orders.items())
+        return b'%s,"orders":[%s],"done":%s}' % (head[:-1], live, self._done.encoded())
 
     def _snapshot_head(self) -> dict[str, Any]:
         return {
@@ -317,22 +277,14 @@ class BookVenue:
             "providers": {s: provider.snapshot() for s, provider in self.providers.items()},
         }
 
-    def _encoded_entry(self, cl_ord_id: str) -> bytes:
-        entry = self._encoded.get(cl_ord_id)
-        if entry is None:
-            finished = self._finished.get(cl_ord_id)
-            entry = b"[%s,%s,%s]" % (self.orders[cl_ord_id].model_dump_json().encode(),
-                                     _REPORTS.dump_json(self._history[cl_ord_id]), json.dumps(finished).encode())
-            if finished is not None:
-                self._encoded[cl_ord_id] = entry
-        return entry
-
     @classmethod
     def restore(cls, data: dict[str, Any]) -> BookVenue:
         """The venue `snapshot` described: fed the same commands, it gives the same reports (exec ids,
-        prices) as the original would have. Raises ValueError for a snapshot of another shape."""
-        if data.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"venue snapshot version {data.get('version')!r} is not {SNAPSHOT_VERSION}")
+        prices) as the original would have. Reads snapshots of version 1 too. Raises ValueError for a
+        snapshot of another shape."""
+        version = data.get("version")
+        if version not in (1, SNAPSHOT_VERSION):
+            raise ValueError(f"venue snapshot version {version!r} is not {SNAPSHOT_VERSION} (or 1)")
         venue = cls(data["venue"], tuple(data["symbols"]), seed=data["seed"], levels=data["levels"], qty=data["qty"])
         venue._ids = IdCounter(data["order_ids"])
         venue._refusals = IdCounter(data["refusals"])
@@ -341,13 +293,23 @@ class BookVenue:
         venue.books = {s: OrderBook.restore(book, order_ids=venue._ids) for s, book in data["books"].items()}
         venue.providers = {s: LiquidityProvider.restore(provider, venue.books[s])
                            for s, provider in data["providers"].items()}
-        for order, history, finished in data["orders"]:
-            new = NewOrderSingle.model_validate(order)
-            venue.orders[new.cl_ord_id] = new
-            venue._history[new.cl_ord_id] = _REPORTS.validate_python(history)
-            if finished is not None:
-                venue._finished[new.cl_ord_id] = finished
+        if version == 1:  # every remembered order in one list, a finished one tagged with its epoch
+            venue._done = FinishedOrders()
+            for order, history, finished in data["orders"]:
+                if finished is None:
+                    venue._restore_live(order, history)
+                else:
+                    venue._done.add_decoded(order, history, finished)
+            return venue
+        for order, history in data["orders"]:
+            venue._restore_live(order, history)
+        venue._done = FinishedOrders.from_json(data["done"])
         return venue
+
+    def _restore_live(self, order: dict[str, Any], history: list[Any]) -> None:
+        new = NewOrderSingle.model_validate(order)
+        self.orders[new.cl_ord_id] = new
+        self._history[new.cl_ord_id] = _REPORTS.validate_python(history)
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -364,6 +326,7 @@ class BookVenue:
         """Keep the client orders' reports (not the liquidity provider's, not refusals), tagged
         solicited or not, with the order's price and client fields echoed."""
         out = []
+        finished = []
         for report in reports:
             history = self._history.get(report.cl_ord_id)
             if history is None or is_refusal(report):
@@ -377,16 +340,22 @@ class BookVenue:
             history.append(report)
             out.append(report)
             if report.kind in ("canceled", "rejected") or report.leaves_qty == 0:
-                self._finished[report.cl_ord_id] = self._epoch
+                finished.append(report.cl_ord_id)
+        for cl_ord_id in dict.fromkeys(finished):  # a finished order changes no more: it is kept encoded
+            self._done.add(self.orders.pop(cl_ord_id), self._history.pop(cl_ord_id), self._epoch)
         return tuple(out)
 
-    def _refusal(self, cl_ord_id: str, order: NewOrderSingle | None) -> ExecReport:
+    def _refusal(self, cl_ord_id: str) -> ExecReport:
+        """A cancel refused: the order is unknown, finished, or not in a book."""
         n = next(self._refusals)
+        order: NewOrderSingle | None = self.orders.get(cl_ord_id)
+        history: Sequence[ExecReport] = self._history.get(cl_ord_id) or []
+        if order is None and (done := self._done.get(cl_ord_id)) is not None:
+            order, history = done
         if order is None:
             return ExecReport(exec_id=f"{self.venue}-REJ{n}", cl_ord_id=cl_ord_id, kind="rejected",
                               venue_order_id=UNKNOWN_VENUE_ORDER_ID, symbol=next(iter(self.books), "NONE"),
                               side=Side.BUY, order_qty=1, reason=REASON_UNKNOWN_ORDER)
-        history = self._history.get(cl_ord_id) or []
         venue_order_id = history[0].venue_order_id if history else UNKNOWN_VENUE_ORDER_ID
         return ExecReport(exec_id=f"{self.venue}-REJ{n}", cl_ord_id=cl_ord_id, kind="rejected",
                           venue_order_id=venue_order_id, symbol=order.symbol, side=order.side, order_qty=order.qty,

@@ -188,3 +188,32 @@ def test_a_failed_snapshot_is_retried_on_the_schedule_not_at_once() -> None:
     assert not schedule.due(11, now=6.0)
     assert schedule.due(20, now=6.0)
     assert schedule.due(11, now=66.0)
+
+
+def test_a_snapshot_of_the_earlier_shape_restores_the_same_venue() -> None:
+    """Version 1 kept every remembered order in one list, a finished one tagged with its epoch."""
+    v = venue()
+    for command in random_commands(seed=5, count=400):
+        v.apply(command)
+    current = through_json(v.snapshot())
+    done = [[*json.loads(text), epoch] for _, epoch, text in current["done"]]
+    earlier = {**{k: val for k, val in current.items() if k != "done"}, "version": 1,
+               "orders": [[order, history, None] for order, history in current["orders"]] + done}
+    assert BookVenue.restore(earlier).snapshot() == current
+
+
+def test_a_finished_order_restored_from_a_snapshot_answers_as_the_original() -> None:
+    v = venue()
+    for command in random_commands(seed=9, count=300):
+        v.apply(command)
+    restored = BookVenue.restore(through_json(v.snapshot()))
+    ids = [f"C{k}" for k in range(81)]
+    assert [restored.status(i) for i in ids] == [v.status(i) for i in ids]
+    assert [restored.cancel(i).reply for i in ids] == [v.cancel(i).reply for i in ids]
+
+
+def test_a_malformed_finished_order_in_a_snapshot_is_refused() -> None:
+    data = through_json(venue().snapshot())
+    data["done"] = [["C1", "not an epoch", "[]"]]
+    with pytest.raises(ValueError, match="malformed finished-order entry"):
+        BookVenue.restore(data)
