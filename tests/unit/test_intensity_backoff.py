@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cluster.config import BackoffConfig
 from supervision.backoff import Backoff
 from supervision.intensity import RestartIntensity
+from supervision.settings import BackoffConfig
 
 
 # ---- intensity ---------------------------------------------------------------------------------
