@@ -25,7 +25,7 @@ from actors.runtime.faults import FaultPoints
 from actors.runtime.stage import StageHandler
 from messages import Envelope
 
-__all__ = ["Built", "Consumes", "Handler", "StageDef", "StageRun", "load_stage"]
+__all__ = ["Built", "Consumes", "Handler", "Snapshots", "StageDef", "StageRun", "load_stage"]
 
 #: A decoder: a message of the consumer's stream -> (envelope, what the handler takes).
 Decoder = Callable[[Msg], tuple[Envelope, Any]]
@@ -66,13 +66,26 @@ class StageRun:
     venue: str | None
     alarms: Alarms
     faults: FaultPoints
+    #: What the stage's `rebuild` hook returned (None without one).
+    state: Any = None
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """How a built stage's state is snapshotted: the worker calls `save` every `every` seconds when
+    `version()` moved since the last save, and once more on a clean stop (so the next owner replays
+    only the log after it). A failed save is logged and tried again later: the log still has everything."""
+
+    save: Callable[[], Awaitable[object]]
+    version: Callable[[], int]
+    every: float = 5.0
 
 
 @dataclass
 class Built:
     """A built stage: a handler per role, the tasks it started (cancelled when it stops), a gate for
-    gated roles (seconds to hold, 0 to go), and hooks: on_stop (a clean stop, after the loops drained),
-    close (always, last), on_reconnected, stats (beside the loops' own)."""
+    gated roles (seconds to hold, 0 to go), and hooks: snapshots (see `Snapshots`), on_stop (a clean
+    stop, after the loops drained), close (always, last), on_reconnected, stats (beside the loops' own)."""
 
     handlers: dict[str, Handler]
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -81,6 +94,7 @@ class Built:
     close: Callable[[], Awaitable[None]] | None = None
     on_reconnected: Callable[[], None] | None = None
     stats: Callable[[], dict[str, Any]] | None = None
+    snapshots: Snapshots | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,9 @@ class StageDef:
     build: Callable[[StageRun], Awaitable[Built]]
     #: Streams of its own (name, subjects), created with the system's: a new stage's outputs.
     streams: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: A stage whose state outlives its process: the state of the partitions a replica takes (its last
+    #: snapshot and the log after it), built before `build`, which finds it in `StageRun.state`.
+    rebuild: Callable[[StageRun], Awaitable[Any]] | None = None
 
 
 def load_stage(path: str) -> StageDef:

@@ -5,41 +5,25 @@ owned partitions rebuilt from their snapshots, snapshotted every few seconds and
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 
-from nats.js import JetStreamContext
-
+from actors.domain.risk_state import RiskState
 from actors.domain.trading_control import TradingControl
 from actors.runtime.control import watch_control
 from actors.runtime.refprices import ReferencePrices, watch_reference_prices
-from actors.stages.definition import Built, Consumes, Handler, StageDef, StageRun
+from actors.stages.definition import Built, Consumes, Handler, Snapshots, StageDef, StageRun
 from actors.stages.risk import RiskHandler
 from actors.stages.risk_settings import RiskStageSettings
 from actors.stages.risk_snapshots import rebuild_risk_states, save_risk_snapshots
 
 __all__ = ["SNAPSHOT_EVERY_S", "STAGE"]
 
-log = logging.getLogger(__name__)
-
 #: How often a risk replica snapshots its partitions (when they changed).
 SNAPSHOT_EVERY_S = 5.0
 _READY_S = 30.0
 
 
-async def _snapshots(js: JetStreamContext, handler: RiskHandler, partitions: list[int]) -> None:
-    """Snapshot the owned partitions' state every few seconds when it changed, so the next owner replays
-    only the log after it."""
-    saved = handler.changes
-    while True:
-        await asyncio.sleep(SNAPSHOT_EVERY_S)
-        if handler.changes == saved:
-            continue
-        try:
-            saved = handler.changes
-            await save_risk_snapshots(js, handler, partitions)
-        except Exception as exc:  # the log still has everything; the next one is taken later
-            log.warning("risk snapshot failed: %r", exc)
+async def rebuild(run: StageRun) -> dict[int, RiskState]:
+    return await rebuild_risk_states(run.js, run.settings, sorted(run.owned_partitions))
 
 
 async def build(run: StageRun) -> Built:
@@ -52,15 +36,10 @@ async def build(run: StageRun) -> Built:
     await asyncio.wait_for(loaded.wait(), _READY_S)
     await asyncio.wait_for(priced.wait(), _READY_S)
     partitions = sorted(run.owned_partitions)
-    states = await rebuild_risk_states(run.js, settings, partitions)
-    handler = RiskHandler(settings, control, prices, states)
-    tasks.append(asyncio.create_task(_snapshots(run.js, handler, partitions)))
-
-    async def on_stop() -> None:  # stopped cleanly: the next owner starts from here
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(save_risk_snapshots(run.js, handler, partitions), 5.0)
-
-    return Built({"orders": Handler(handler), "executions": Handler(handler)}, tasks, on_stop=on_stop)
+    handler = RiskHandler(settings, control, prices, run.state)
+    snapshots = Snapshots(save=lambda: save_risk_snapshots(run.js, handler, partitions),
+                          version=lambda: handler.changes, every=SNAPSHOT_EVERY_S)
+    return Built({"orders": Handler(handler), "executions": Handler(handler)}, tasks, snapshots=snapshots)
 
 
 STAGE = StageDef(
@@ -74,4 +53,5 @@ STAGE = StageDef(
     publishes=("orders.approved.*", "orders.rejected.*"),
     settings=RiskStageSettings,
     build=build,
+    rebuild=rebuild,
 )

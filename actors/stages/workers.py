@@ -20,7 +20,7 @@ from actors.runtime.loop import ConsumerLoop, RecentIds
 from actors.runtime.nats_conn import connect_retrying
 from actors.runtime.stage import Directed
 from actors.runtime.waiting import first_of
-from actors.stages.definition import Built, StageRun, load_stage
+from actors.stages.definition import Built, Snapshots, StageRun, load_stage
 from actors.stages.payload import ChildPayload
 from actors.stages.worker_base import WorkerBase, identity
 from supervision.decider import Decider, Directive
@@ -66,10 +66,14 @@ class StageWorker(WorkerBase):
         definition = load_stage(payload.stage)
         self.alarms = Alarms(nc, self.name)  # named after the child it is (a standby takes one's name)
         t_build = time.monotonic()
-        built = self.built = await definition.build(StageRun(
-            nc=nc, js=js, name=self.name, settings=definition.settings.model_validate(payload.settings),
-            partitions=payload.partitions, owned_partitions=payload.owned_partitions, venue=payload.venue,
-            alarms=self.alarms, faults=self.faults))
+        run = StageRun(nc=nc, js=js, name=self.name, settings=definition.settings.model_validate(payload.settings),
+                       partitions=payload.partitions, owned_partitions=payload.owned_partitions, venue=payload.venue,
+                       alarms=self.alarms, faults=self.faults)
+        if definition.rebuild is not None:
+            run.state = await definition.rebuild(run)
+        built = self.built = await definition.build(run)
+        if built.snapshots is not None:
+            built.tasks.append(asyncio.create_task(_snapshot_loop(self.name, built.snapshots)))
         built_s = time.monotonic() - t_build
         decider = Decider({"TransientError": Directive.RESUME, **payload.deciders}, default=Directive.RESUME)
         seen = RecentIds()
@@ -114,8 +118,11 @@ class StageWorker(WorkerBase):
         for loop in self.loops:
             await loop.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if directed is None and self.built is not None and self.built.on_stop is not None:
-            await self.built.on_stop()
+        if directed is None and self.built is not None:
+            if self.built.snapshots is not None:  # stopped cleanly: the next owner starts from here
+                await _save(self.name, self.built.snapshots)
+            if self.built.on_stop is not None:
+                await self.built.on_stop()
         return directed
 
     async def assign(self, name: str, payload_json: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -159,3 +166,22 @@ class StageWorker(WorkerBase):
 
     def faults_reached(self) -> dict[str, int]:
         return dict(self.faults.reached)
+
+
+async def _save(name: str, snapshots: Snapshots) -> bool:
+    try:
+        await asyncio.wait_for(snapshots.save(), max(5.0, snapshots.every))
+        return True
+    except Exception as exc:  # the log still has everything; the next one is taken later
+        log.warning("%s: snapshot failed: %r", name, exc)
+        return False
+
+
+async def _snapshot_loop(name: str, snapshots: Snapshots) -> None:
+    """Save every `snapshots.every` seconds when the state changed since the last save."""
+    saved = snapshots.version()
+    while True:
+        await asyncio.sleep(snapshots.every)
+        version = snapshots.version()
+        if version != saved and await _save(name, snapshots):
+            saved = version
