@@ -41,7 +41,7 @@ from actors.runtime.held import Held
 from actors.runtime.loop_stats import LoopStats, RecentIds
 from actors.runtime.nats_broker import NatsBroker
 from actors.runtime.settings import DeliveryConfig
-from actors.runtime.stage import RESUME, Decides, Directed, InputMeta, Outgoing, StageHandler, TransientError
+from actors.runtime.stage import RESUME, Decides, Directed, InputMeta, Outgoing, Released, StageHandler, TransientError
 from messages import MSG_ID_HEADER, DecodeError, Envelope, decode, encode
 
 __all__ = ["DELIVERY_SLACK", "ConsumerLoop", "LoopStats", "RecentIds"]
@@ -210,7 +210,13 @@ class ConsumerLoop:
         t0 = time.perf_counter()
         results = await self._handle_all(work)
         self.stats.handle_s += time.perf_counter() - t0
+        if self._ack_all and any(isinstance(r, Released) for r in results):
+            await self._hand_back(fresh)  # one ack would cover what is handed back: none of the batch is kept
+            return
         for item, result in zip(work, results, strict=True):
+            if isinstance(result, Released):
+                await self._hand_back([item.msg])
+                continue
             if self._ack_all and isinstance(result, TransientError):
                 result = await self._retry_in_line(item, result)
             if isinstance(result, BaseException):
@@ -344,6 +350,15 @@ class ConsumerLoop:
         log.warning("%s: dead-lettering %s (%s): %r", self._handler.stage, item.envelope.event_id, reason, exc)
         self._dead_letter(commit, item.msg, reason, f"{type(exc).__name__}: {exc}", item.envelope.correlation_id,
                           attempts)
+
+    async def _hand_back(self, msgs: Sequence[Delivered]) -> None:
+        """Inputs a handler released unfinished (its process is stopping): redelivered at once to whoever
+        consumes next, with no attempt counted."""
+        self._held.release(msgs)
+        self.stats.released += len(msgs)
+        for msg in msgs:
+            with contextlib.suppress(Exception):
+                await msg.nak()
 
     def _settled(self, msg: Delivered) -> None:
         self._attempts.pop(msg.metadata.sequence.stream, None)

@@ -32,6 +32,8 @@ class LoopStats:
     duplicates_skipped: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    #: Inputs handed back unfinished by a handler because its process is stopping (Released).
+    released: int = 0
     #: Broker-side failures retried (a publish, an applied-log read or write).
     publish_failures: int = 0
     batches: int = 0

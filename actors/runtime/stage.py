@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from messages import Envelope, Event
 
-__all__ = ["FIRST_DELIVERY", "RESUME", "Decides", "Directed", "InputMeta", "Outgoing", "StageHandler",
+__all__ = ["FIRST_DELIVERY", "RESUME", "Decides", "Directed", "InputMeta", "Outgoing", "Released", "StageHandler",
            "TransientError"]
 
 #: What a decider says when the loop is to go on (retry the input, or dead-letter it).
@@ -40,6 +40,13 @@ FIRST_DELIVERY = InputMeta(stored_ns=0)
 
 class TransientError(Exception):
     """A failure worth retrying later (venue timeout, broker hiccup): the message is naked with backoff."""
+
+
+class Released(Exception):
+    """The handler lets an input go unfinished because its process is stopping (a gateway whose order
+    waits on a venue that may take long to answer): not a failure of the input. The loop hands it back
+    to the broker at once (a nak, so whoever consumes next gets it now); it counts toward no attempt and
+    is never dead-lettered. (On an AckPolicy.ALL consumer the whole batch is handed back.)"""
 
 
 class Directed(Exception):

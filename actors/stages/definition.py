@@ -84,8 +84,9 @@ class Snapshots:
 @dataclass
 class Built:
     """A built stage: a handler per role, the tasks it started (cancelled when it stops), a gate for
-    gated roles (seconds to hold, 0 to go), and hooks: snapshots (see `Snapshots`), on_stop (a clean
-    stop, after the loops drained), close (always, last), on_reconnected, stats (beside the loops' own)."""
+    gated roles (seconds to hold, 0 to go), and hooks: snapshots (see `Snapshots`), on_stopping (before
+    the loops drain), on_stop (a clean stop, after the loops drained), close (always, last),
+    on_reconnected, stats (beside the loops' own)."""
 
     handlers: dict[str, Handler]
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -95,6 +96,9 @@ class Built:
     on_reconnected: Callable[[], None] | None = None
     stats: Callable[[], dict[str, Any]] | None = None
     snapshots: Snapshots | None = None
+    #: Called once when the stage starts to stop, before its loops drain: a handler that waits on
+    #: something outside (a venue) lets its input go then (`actors.runtime.stage.Released`).
+    on_stopping: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

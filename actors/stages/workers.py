@@ -115,6 +115,8 @@ class StageWorker(WorkerBase):
             elif error is not None:
                 raise error
         stop.cancel()
+        if self.built is not None and self.built.on_stopping is not None:
+            self.built.on_stopping()
         for loop in self.loops:
             await loop.stop()
         await asyncio.gather(*tasks, return_exceptions=True)

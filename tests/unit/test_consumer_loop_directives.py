@@ -9,9 +9,9 @@ import asyncio
 
 import pytest
 
-from actors.runtime.stage import Directed
+from actors.runtime.stage import Directed, Released
 from supervision.decider import Decider, Directive
-from tests.unit.test_consumer_loop_rig import ACK_WAIT, POISON, TRANSIENT, Echo, Rig, virtual
+from tests.unit.test_consumer_loop_rig import ACK_WAIT, OK, POISON, TRANSIENT, Echo, Rig, virtual
 
 
 def _deciding(directive: Directive) -> Decider:
@@ -95,3 +95,24 @@ async def test_with_ack_all_an_input_waiting_for_its_retry_is_not_acked_by_a_lat
         await rig.until(rig.settled, what="both inputs to be settled")
         await asyncio.sleep(2 * ACK_WAIT)
     assert sorted(rig.outputs()) == ["O-1", "O-2"], "O-1 was retried and handled"
+
+
+@virtual
+async def test_an_input_its_handler_releases_is_handed_back_at_once_and_counts_toward_no_attempt() -> None:
+    released = Released("stopping")
+    async with Rig(Echo({"O-1": [released, released, released, released, OK]}), max_deliver=3) as rig:
+        seq = rig.publish("O-1")
+        await rig.until(lambda: rig.outputs() == ["O-1"], what="the input handled on its fifth delivery")
+        await rig.until(rig.settled, what="the input to be settled")
+    assert rig.naks_of(seq) == 4 and rig.acks_of(seq) == 1
+    assert rig.letters() == [], "more releases than max_deliver, and no dead letter"
+    assert rig.loop.stats.released == 4 and rig.loop.stats.retried == 0
+
+
+@virtual
+async def test_with_ack_all_a_released_input_hands_its_whole_batch_back() -> None:
+    async with Rig(Echo({"O-2": [Released("stopping"), OK]}), ack_all=True) as rig:
+        seqs = [rig.publish(o) for o in ("O-1", "O-2", "O-3")]
+        await rig.until(rig.settled, what="the batch to be settled")
+    assert [rig.naks_of(s) for s in seqs] == [1, 1, 1]
+    assert sorted(rig.outputs()) == ["O-1", "O-2", "O-3"] and rig.letters() == []

@@ -10,13 +10,16 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+import pytest
+
 from actors.domain.gateway_orders import GatewayOrders
+from actors.domain.order_state import OrderState
 from actors.domain.trading_control import TradingControl, account_key
 from actors.runtime.alarms import Alarms
 from actors.runtime.broker_clock import BrokerClock
-from actors.runtime.stage import InputMeta
+from actors.runtime.stage import InputMeta, Released
 from actors.stages.gateway.handlers import GatewayHandler, OrderWaits
-from actors.stages.gateway.link import VenueNoAnswer, VenueUnreachable
+from actors.stages.gateway.link import VenueLink, VenueNoAnswer, VenueUnreachable
 from cluster.config import GatewayStage
 from messages import Envelope, OrderApproved, OrderCanceled, OrderVenueRejected, order_received_id, wrap
 from messages.venue import ExecReport, NewOrderSingle, OrderStatusRequest, SessionReply, SessionRequest
@@ -34,6 +37,10 @@ class FakeLink:
         self.activity = 0
         self._answer = answer
         self.broker = BrokerClock()
+        self.released = False
+
+    def check_released(self, what: str) -> None:
+        VenueLink.check_released(self, what)  # type: ignore[arg-type]
 
     def clock(self) -> float:
         return self.now
@@ -211,3 +218,14 @@ async def test_an_approval_that_waited_past_max_hold_in_its_stream_and_was_never
     gw = Gateway(venue_that_fills)
     (out,) = await gw.take(approval(), waited_s=40.0)  # behind an open breaker, say
     assert isinstance(out.envelope.event(), OrderVenueRejected) and gw.link.sent == []
+
+
+async def test_an_order_waiting_on_a_silent_venue_is_handed_back_unfinished_when_the_gateway_stops() -> None:
+    gw = Gateway(silent, max_hold=1e9)
+    waiting = asyncio.create_task(gw.take(approval()))
+    while len(gw.link.sent) < 3:  # sent, and waiting on the venue
+        await asyncio.sleep(0)
+    gw.link.released = True
+    with pytest.raises(Released):
+        await asyncio.wait_for(waiting, 5)
+    assert gw.closures.stored == {} and gw.orders.get("O1").state is OrderState.PENDING_NEW

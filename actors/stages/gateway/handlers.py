@@ -151,6 +151,7 @@ class GatewayHandler(_Base):
             closing = self._closing_reason(tracked)
             if closing is not None and not tracked.maybe_at_venue:
                 return await self._close_here(envelope, tracked, *closing)
+            self.link.check_released(f"order {tracked.order_id}")
             request: SessionRequest = tracked.new_order_single() if closing is None else OrderStatusRequest(
                 cl_ord_id=tracked.order_id, close_if_unknown=tracked.new_order_single(), reason=closing[1])
             if not self.link.allow():
@@ -240,6 +241,7 @@ class CancelHandler(_Base):
         started = self.link.clock()
         delay = settings.retry_min
         while self.link.clock() - started < settings.max_hold:
+            self.link.check_released(f"the cancel of {request.cl_ord_id}")
             if self.link.allow():
                 try:
                     return await self.link.send(request)

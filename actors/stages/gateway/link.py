@@ -26,7 +26,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 
 from actors.runtime.broker_clock import BrokerClock
-from actors.runtime.stage import TransientError
+from actors.runtime.stage import Released, TransientError
 from actors.stages.gateway.breaker import VenueBreaker
 from actors.stages.gateway.settings import GatewaySettings
 from messages import subjects
@@ -66,6 +66,19 @@ class VenueLink:
         #: Callers waiting on the venue now (in a call, a backoff, or for the breaker).
         self.waiting = 0
         self._woken = asyncio.Event()
+        #: The process is stopping: whoever waits on the venue lets its input go (see `check_released`).
+        self.released = False
+
+    def release(self) -> None:
+        """The process is stopping: every caller waiting on the venue wakes and lets its input go, to be
+        redelivered to the next process at once, instead of holding the stop up until the venue answers."""
+        self.released = True
+        self.wake()
+
+    def check_released(self, what: str) -> None:
+        """Raise Released once `release` was called."""
+        if self.released:
+            raise Released(f"gateway for {self.venue} stopping: {what} handed back to the next process")
 
     async def send(self, request: SessionRequest) -> SessionReply:
         """One request, its outcome recorded in the breaker (if any). Raises VenueUnreachable,

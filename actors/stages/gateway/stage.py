@@ -75,6 +75,7 @@ async def build(run: StageRun) -> Built:
                   "cancel": Handler(CancelHandler(link, orders, settings.partitions), gated=True),
                   "dropcopy": Handler(DropCopyHandler(link, orders, settings.partitions, run.alarms), decode_report)},
         tasks=tasks, gate=gate, close=breaker.stop,
+        on_stopping=link.release,  # orders waiting on the venue go to the next process, not hold the stop up
         on_reconnected=link.wake,  # answers on the wire may be lost: every order waiting asks again now
         stats=stats)
 
