@@ -17,7 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 __all__ = ["BREAKER_LEVELS", "LOOP_COUNTERS", "Snapshot", "SystemCollector", "families", "take_snapshot"]
 
 #: Consumer-loop counters exported as `trade_consumer_<name>_total`.
-LOOP_COUNTERS = ("handled", "published", "duplicates_skipped", "dead_lettered", "retried", "publish_failures")
+LOOP_COUNTERS = ("handled", "published", "duplicates_skipped", "dead_lettered", "retried", "released",
+                 "publish_failures")
 BREAKER_LEVELS = {"closed": 0, "half_open": 1, "open": 2}
 
 
