@@ -16,10 +16,15 @@ from pathlib import Path
 from cluster.errors import TradingError
 from cluster.local.procs import free_port, kill_tree, pid_alive
 
-__all__ = ["RAY_TEMP_PREFIX", "RayHead", "RayHeadError"]
+__all__ = ["GCS_BOUNDS", "RAY_TEMP_PREFIX", "RayHead", "RayHeadError"]
 
 #: The name every Ray head's temp dir starts with (under the system temp dir).
 RAY_TEMP_PREFIX = "trade-ray-"
+
+#: Bounds on what the head's GCS keeps for observability: the events of the latest 10,000 tasks (Ray's
+#: default, 100,000, is reached after about an hour of the supervisor's heartbeats and takes ~100 MB) and
+#: the latest 1,000 dead actors (every killed or replaced child leaves one; the default keeps 100,000).
+GCS_BOUNDS = {"RAY_task_events_max_num_task_in_gcs": "10000", "RAY_maximum_gcs_destroyed_actor_cached_count": "1000"}
 
 
 class RayHeadError(TradingError, RuntimeError):
@@ -66,8 +71,8 @@ class RayHead:
     def start(self, timeout: float = 90.0) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         venv_bin = str(Path(sys.executable).parent)
-        env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
-                            "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"} | self.env
+        env = GCS_BOUNDS | os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+                                         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"} | self.env
         with open(self.log_file, "ab") as log:
             self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                           env=env, start_new_session=True)
